@@ -1,0 +1,797 @@
+using System;
+using System.Diagnostics;
+using System.Diagnostics.CodeAnalysis;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Threading;
+
+namespace LargeFolios.BuddyAllocator;
+
+/// <summary>
+/// One native region of page frames with its descriptors (the vmemmap), a buddy core and per-CPU
+/// caches in front of it: the page allocator of a modelled machine whose only zone is this arena.
+/// Hands out naturally aligned folios of 2^order pages, from any thread.
+/// </summary>
+/// <remarks>
+/// <para><b>Concurrency.</b> Who may touch what:</para>
+/// <code>
+/// role                         holds                  may touch
+/// allocating / freeing thread  one per-CPU set lock   that set's lists and counters; heads of blocks on them
+///   (refill, drain)            + the zone lock        free lists, nr_free, bitmap; descriptors of free blocks
+/// folio owner                  a reference            its folio's descriptors (split, owner fields)
+/// Get / Put from any thread    a reference            the head's refcount, atomically
+/// statistics readers           nothing, or zone lock  counters (racy reads, as /proc/buddyinfo), or a snapshot
+/// Validate / Dispose           all locks / exclusive  everything; no other thread may use the arena
+/// </code>
+/// <para>Lock order: a per-CPU set's lock before the zone lock. A per-CPU lock is only ever tried on
+/// the fast paths; when it is busy the operation goes to the zone directly, as Linux does when
+/// <c>pcp_spin_trylock</c> fails. A block may be freed on any thread: it joins the freeing CPU's
+/// cache, whichever CPU allocated it.</para>
+/// <para><b>Lifetime.</b> <see cref="Dispose"/> releases the memory; any later call throws
+/// <see cref="ObjectDisposedException"/>. Disposing while other threads still use the arena is a
+/// caller bug that is not detected.</para>
+/// </remarks>
+public sealed unsafe partial class Arena : IDisposable
+{
+    // Refills take at most this many blocks at once, so their PFNs fit a stack buffer.
+    private const int MaxBlocksPerBatch = 64;
+
+    private readonly Zone _zone;
+    private readonly long _totalPages;
+    private readonly int _maxOrder;
+    private readonly nuint _memoryBytes;
+    private readonly int _perCpuMask;
+    private readonly uint _perCpuOrders;
+    private readonly ZoneWatermarks _watermarks;
+    private PageDescriptor* _pages;
+    private byte* _memory;
+    private PerCpuPages* _perCpu;
+
+    /// <summary>
+    /// Creates an arena of <paramref name="sizeBytes"/> bytes, all of it free in blocks of
+    /// <paramref name="maxOrder"/>.
+    /// </summary>
+    /// <param name="sizeBytes">A positive whole number of max-order blocks (4 MiB each at the default order).</param>
+    /// <param name="maxOrder">The largest block order (Linux MAX_PAGE_ORDER), 0..<see cref="PageGeometry.MaxSupportedOrder"/>.</param>
+    /// <param name="options">Metadata-only mode, per-CPU cache sizing; null for the defaults.</param>
+    public Arena(long sizeBytes, int maxOrder = PageGeometry.DefaultMaxOrder, ArenaOptions? options = null)
+    {
+        options ??= ArenaOptions.Default;
+        ValidateGeometry(sizeBytes, maxOrder, options);
+
+        _maxOrder = maxOrder;
+        _totalPages = sizeBytes >> PageGeometry.PageShift;
+        _watermarks = ZoneWatermarks.For(_totalPages);
+
+        int sets = options.PerCpuSets != 0 ? options.PerCpuSets : Environment.ProcessorCount;
+        sets = (int)BitOperations.RoundUpToPowerOf2((uint)sets);
+        _perCpuMask = sets - 1;
+        int batch = options.PerCpuBatch != 0 ? options.PerCpuBatch : ZoneWatermarks.PerCpuBatch(_totalPages);
+        int high = options.PerCpuHigh != 0 ? options.PerCpuHigh : _watermarks.PerCpuHigh(batch, sets);
+        uint cacheable = (1u << (Math.Min(maxOrder, PageGeometry.PmdOrder) + 1)) - 1;
+        _perCpuOrders = options.PerCpuOrders & cacheable;
+
+        try
+        {
+            nuint descriptorBytes = (nuint)_totalPages * PageDescriptor.Size;
+            _pages = (PageDescriptor*)NativeMemory.AlignedAlloc(descriptorBytes, PageDescriptor.Size);
+            var pristine = PageDescriptor.Pristine;
+            for (long pfn = 0; pfn < _totalPages; pfn += int.MaxValue)
+                new Span<PageDescriptor>(_pages + pfn, (int)Math.Min(int.MaxValue, _totalPages - pfn)).Fill(pristine);
+
+            _perCpu = (PerCpuPages*)NativeMemory.AlignedAlloc((nuint)(sets * sizeof(PerCpuPages)), 128);
+            for (int cpu = 0; cpu < sets; cpu++)
+            {
+                PerCpuPages* pcp = _perCpu + cpu;
+                *pcp = default;
+                pcp->High = high;
+                pcp->Batch = batch;
+                for (int order = 0; order <= PageGeometry.PmdOrder; order++)
+                    pcp->Lists[order] = PfnList.Empty;
+            }
+
+            if (!options.MetadataOnly)
+            {
+                _memoryBytes = (nuint)sizeBytes;
+                _memory = ArenaMemory.Reserve(_memoryBytes, (nuint)PageGeometry.PageSize << maxOrder, options.HostHugePages);
+            }
+
+            _zone = new Zone(_pages, _totalPages, maxOrder);
+        }
+        catch
+        {
+            ReleaseNativeMemory();
+            throw;
+        }
+    }
+
+    /// <summary>Releases the native memory if <see cref="Dispose"/> was never called.</summary>
+    ~Arena() => ReleaseNativeMemory();
+
+    /// <summary>The largest block order (Linux MAX_PAGE_ORDER).</summary>
+    public int MaxOrder => _maxOrder;
+
+    /// <summary>Page frames in the arena.</summary>
+    public long TotalPages => _totalPages;
+
+    /// <summary>The arena's size in bytes.</summary>
+    public long SizeBytes => _totalPages << PageGeometry.PageShift;
+
+    /// <summary>False for a metadata-only arena.</summary>
+    public bool HasMemory => _memory != null;
+
+    /// <summary>The address of PFN 0, aligned to the largest block; null for a metadata-only arena.</summary>
+    public byte* BaseAddress => _memory;
+
+    /// <summary>The watermarks Linux would set for this arena as a zone.</summary>
+    public ZoneWatermarks Watermarks => _watermarks;
+
+    /// <summary>How many per-CPU page sets there are.</summary>
+    public int PerCpuSetCount => _perCpuMask + 1;
+
+    /// <summary>The orders the per-CPU sets cache, as a bit mask.</summary>
+    public uint PerCpuOrders => _perCpuOrders;
+
+    /// <summary>The per-CPU high watermark in pages (pcp->high).</summary>
+    public int PerCpuHigh => _perCpu != null ? _perCpu->High : 0;
+
+    /// <summary>The per-CPU batch in pages (pcp->batch).</summary>
+    public int PerCpuBatch => _perCpu != null ? _perCpu->Batch : 0;
+
+    /// <summary>True once <see cref="Dispose"/> has run.</summary>
+    public bool IsDisposed => _pages == null;
+
+    /// <summary>Pages on the buddy free lists (a racy read, as Linux's NR_FREE_PAGES).</summary>
+    public long FreePages
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _zone.FreePages;
+        }
+    }
+
+    /// <summary>Pages held by the per-CPU caches (a racy sum).</summary>
+    public long CachedPages
+    {
+        get
+        {
+            ThrowIfDisposed();
+            long cached = 0;
+            for (int cpu = 0; cpu <= _perCpuMask; cpu++)
+                cached += Volatile.Read(ref _perCpu[cpu].Count);
+            return cached;
+        }
+    }
+
+    internal Zone Zone => _zone;
+
+    internal PageDescriptor* Pages => _pages;
+
+    internal PerCpuPages* PerCpu => _perCpu;
+
+    // ---------------------------------------------------------------- addresses and descriptors
+
+    /// <summary>The address of page <paramref name="pfn"/>.</summary>
+    public byte* PfnToAddress(uint pfn)
+    {
+        ThrowIfDisposed();
+        if (_memory == null)
+            ThrowHelper.ThrowNoMemory();
+        if (pfn >= _totalPages)
+            ThrowHelper.ThrowPfnOutOfRange(pfn, _totalPages);
+        return _memory + ((nuint)pfn << PageGeometry.PageShift);
+    }
+
+    /// <summary>The PFN of the page holding <paramref name="address"/>.</summary>
+    public uint AddressToPfn(void* address)
+    {
+        ThrowIfDisposed();
+        if (_memory == null)
+            ThrowHelper.ThrowNoMemory();
+        nuint offset = (nuint)address - (nuint)_memory;
+        if ((byte*)address < _memory || offset >= _memoryBytes)
+            ThrowNotInArena(address);
+        return (uint)(offset >> PageGeometry.PageShift);
+    }
+
+    /// <summary>
+    /// The descriptor of page <paramref name="pfn"/>, for inspection and for layers above (page
+    /// tables, the fault path) that own a folio's fields. Writing it bypasses every check.
+    /// </summary>
+    public ref PageDescriptor Page(uint pfn)
+    {
+        ThrowIfDisposed();
+        if (pfn >= _totalPages)
+            ThrowHelper.ThrowPfnOutOfRange(pfn, _totalPages);
+        return ref _pages[pfn];
+    }
+
+    /// <summary>The live folio that page <paramref name="pfn"/> belongs to (tail -> head lookup).</summary>
+    /// <exception cref="BadFolioException">The page is free.</exception>
+    public Folio FolioOf(uint pfn)
+    {
+        if (!TryGetFolio(pfn, out Folio folio))
+            ThrowHelper.ThrowBadFolio($"PFN 0x{pfn:x}{AddressText(pfn)} is free: it belongs to no folio.", BadFolioReason.AlreadyFree, pfn, -1);
+        return folio;
+    }
+
+    /// <summary>The live folio holding <paramref name="address"/>.</summary>
+    public Folio FolioAt(void* address) => FolioOf(AddressToPfn(address));
+
+    /// <summary>Looks up the live folio that page <paramref name="pfn"/> belongs to.</summary>
+    /// <returns>False when the page is free (in the buddy core or a per-CPU cache).</returns>
+    public bool TryGetFolio(uint pfn, out Folio folio)
+    {
+        ThrowIfDisposed();
+        if (pfn >= _totalPages)
+            ThrowHelper.ThrowPfnOutOfRange(pfn, _totalPages);
+
+        ref PageDescriptor page = ref _pages[pfn];
+        uint head = page.IsTail ? page.HeadPfn : pfn;
+        ref PageDescriptor headPage = ref _pages[head];
+        if (Volatile.Read(ref headPage.Refcount) <= 0 || headPage.HasPageType)
+        {
+            folio = default;
+            return false;
+        }
+
+        folio = new Folio(this, head, headPage.IsHead ? _pages[head + 1].FolioOrder : 0);
+        return true;
+    }
+
+    // ---------------------------------------------------------------- allocation
+
+    /// <summary>Allocates a folio of 2^<paramref name="order"/> pages, naturally aligned.</summary>
+    /// <exception cref="OutOfMemoryException">No block of that order is free.</exception>
+    /// <exception cref="ArgumentOutOfRangeException">The order is outside 0..<see cref="MaxOrder"/>.</exception>
+    /// <exception cref="OrderOneFolioException">An anonymous folio of order 1 was asked for.</exception>
+    public Folio Allocate(int order, FolioKind kind = FolioKind.Plain)
+    {
+        if (TryAllocate(order, out Folio folio, kind))
+            return folio;
+        return ThrowHelper.ThrowOutOfMemory(order);
+    }
+
+    /// <summary>
+    /// Allocates a folio of 2^<paramref name="order"/> pages, or reports that none is free. Cost
+    /// when the order is cached and the calling CPU's cache has a block: one try-lock, a list pop
+    /// and the head's three descriptors written, about 5 ns; otherwise a refill from the buddy
+    /// core, or the buddy core directly.
+    /// </summary>
+    /// <returns>False when the arena has no free block of that order, even after draining every
+    /// per-CPU cache (Linux's <c>drain_all_pages</c> before it gives up).</returns>
+    public bool TryAllocate(int order, out Folio folio, FolioKind kind = FolioKind.Plain)
+    {
+        PageDescriptor* pages = _pages;
+        if (pages == null)
+            ThrowHelper.ThrowObjectDisposed();
+        if ((uint)order > (uint)_maxOrder || (kind == FolioKind.Anonymous & order == 1))
+            ThrowHelper.ThrowBadOrder(order, _maxOrder, kind);
+
+        uint pfn = AllocateBlock(order);
+        if (pfn == PageDescriptor.Nil)
+        {
+            folio = default;
+            return false;
+        }
+
+        PageDescriptor* head = pages + pfn;
+        CompoundPage.PrepNewHead(head, order, kind);
+        CompoundPage.PrepHeadPages(head, pfn, order, rmappable: kind == FolioKind.Anonymous);
+        DebugVm.CheckFolio(this, pfn, order);
+        folio = new Folio(this, pfn, order);
+        return true;
+    }
+
+    /// <summary>
+    /// Takes a block of <paramref name="order"/> with its tails stamped (Linux <c>rmqueue</c>):
+    /// from the calling CPU's cache, else a refill of that cache, else the buddy core, else the
+    /// buddy core after every cache is drained.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint AllocateBlock(int order)
+    {
+        if (((_perCpuOrders >> order) & 1) != 0)
+        {
+            PerCpuPages* pcp = _perCpu + (CurrentCpu.Id & _perCpuMask);
+            if (pcp->Lock.TryEnter())
+            {
+                ref PfnList list = ref pcp->Lists[order];
+                if (!list.IsEmpty)
+                {
+                    uint pfn = list.RemoveHead(_pages);
+                    pcp->Count -= 1 << order;
+                    pcp->Lock.Exit();
+                    Debug.Assert(order == 0 || _pages[pfn + 1].FolioOrder == order, "cached block lost its compound layout");
+                    return pfn;
+                }
+
+                return RefillAndAllocate(pcp, order);
+            }
+
+            CurrentCpu.Forget();
+        }
+
+        return AllocateBlockFromZone(order);
+    }
+
+    /// <summary>
+    /// The per-CPU list of <paramref name="order"/> is empty: move a batch of blocks from the
+    /// buddy core onto it (Linux <c>rmqueue_bulk</c>, <c>nr_pcp_alloc</c>: batch / 2^order
+    /// blocks, at least two) and return the first. Called with the set's lock held; releases it.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private uint RefillAndAllocate(PerCpuPages* pcp, int order)
+    {
+        int wanted = pcp->Batch > 1 ? Math.Max(pcp->Batch >> order, 2) : 1;
+        wanted = Math.Min(wanted, MaxBlocksPerBatch);
+        uint* blocks = stackalloc uint[MaxBlocksPerBatch];
+        int taken = 0;
+
+        _zone.Lock.Enter();
+        while (taken < wanted)
+        {
+            uint pfn = _zone.RemoveSmallestLocked(order);
+            if (pfn == PageDescriptor.Nil)
+                break;
+            blocks[taken++] = pfn;
+        }
+
+        _zone.Lock.Exit();
+
+        // The tails are stamped outside the zone lock: the blocks are this set's alone now.
+        ref PfnList list = ref pcp->Lists[order];
+        for (int i = 1; i < taken; i++)
+        {
+            CompoundPage.PrepFrozen(_pages + blocks[i], blocks[i], order);
+            list.AddTail(_pages, blocks[i]);
+        }
+
+        if (taken > 1)
+            pcp->Count += (taken - 1) << order;
+        DebugVm.CheckPerCpuSetLocked(this, pcp);
+        pcp->Lock.Exit();
+
+        if (taken == 0)
+            return AllocateBlockAfterDrain(order);
+
+        if (order > 0)
+            CompoundPage.StampTails(_pages + blocks[0], blocks[0], order);
+        return blocks[0];
+    }
+
+    /// <summary>The buddy core directly: for uncached orders and when the CPU's set is busy.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private uint AllocateBlockFromZone(int order)
+    {
+        _zone.Lock.Enter();
+        uint pfn = _zone.RemoveSmallestLocked(order);
+        _zone.Lock.Exit();
+
+        if (pfn == PageDescriptor.Nil)
+            return AllocateBlockAfterDrain(order);
+        if (order > 0)
+            CompoundPage.StampTails(_pages + pfn, pfn, order);
+        return pfn;
+    }
+
+    /// <summary>
+    /// The buddy core had nothing: pages may sit in other CPUs' caches, so drain them all and try
+    /// once more (Linux drains every CPU's lists before an allocation is allowed to fail).
+    /// </summary>
+    private uint AllocateBlockAfterDrain(int order)
+    {
+        if (CachedPages == 0)
+            return PageDescriptor.Nil;
+
+        DrainPerCpuCaches();
+        _zone.Lock.Enter();
+        uint pfn = _zone.RemoveSmallestLocked(order);
+        _zone.Lock.Exit();
+        if (pfn != PageDescriptor.Nil && order > 0)
+            CompoundPage.StampTails(_pages + pfn, pfn, order);
+        return pfn;
+    }
+
+    // ---------------------------------------------------------------- freeing
+
+    /// <summary>
+    /// Frees a folio the caller holds the only reference to. The folio must be unmapped, unpinned
+    /// and off any deferred-split queue. It joins the calling CPU's cache when its order is cached,
+    /// else the buddy core, where it merges with its free buddies.
+    /// </summary>
+    /// <exception cref="BadFolioException">Double free, tail page, wrong arena, stale order, still
+    /// referenced, mapped, pinned or queued; the arena is unchanged.</exception>
+    public void Free(Folio folio)
+    {
+        PageDescriptor* pages = _pages;
+        if (folio.ArenaOrNull != this || pages == null)
+            ThrowForeignFolio(folio);
+
+        uint pfn = folio.Pfn;
+        int order = folio.Order;
+        if (!IsFreeable(pages + pfn, order))
+            ThrowNotFreeable(pfn, order);
+
+        FreeBlock(pfn, order);
+    }
+
+    /// <summary>Frees the folio whose head page is at <paramref name="address"/>.</summary>
+    /// <exception cref="BadFolioException">The address is outside the arena, unaligned, a tail, or
+    /// not a folio that can be freed; the arena is unchanged.</exception>
+    public void Free(void* address)
+    {
+        uint pfn = AddressToPfn(address);
+        if (((nuint)address & (PageGeometry.PageSize - 1)) != 0)
+        {
+            ThrowHelper.ThrowBadFolio(
+                $"Cannot free address 0x{(nuint)address:x} (PFN 0x{pfn:x}): it is not page aligned; expected the address of a folio's head page.",
+                BadFolioReason.NotPageAligned, pfn, -1);
+        }
+
+        ref PageDescriptor page = ref _pages[pfn];
+        int order = !page.IsTail && page.IsHead ? _pages[pfn + 1].FolioOrder : 0;
+        if (!IsFreeable(_pages + pfn, order))
+            ThrowNotFreeable(pfn, order);
+        FreeBlock(pfn, order);
+    }
+
+    /// <summary>Takes another reference to a live folio (Linux <c>folio_get</c>).</summary>
+    public void Get(Folio folio)
+    {
+        if (folio.ArenaOrNull != this || _pages == null)
+            ThrowForeignFolio(folio);
+        ref PageDescriptor head = ref _pages[folio.Pfn];
+        if (head.IsTail || Volatile.Read(ref head.Refcount) <= 0)
+            ThrowNotFreeable(folio.Pfn, folio.Order);
+        Interlocked.Increment(ref head.Refcount);
+    }
+
+    /// <summary>
+    /// Drops a reference (Linux <c>folio_put</c>); the last one frees the folio, which must then be
+    /// in a freeable state.
+    /// </summary>
+    /// <returns>True when this call freed the folio.</returns>
+    public bool Put(Folio folio)
+    {
+        PageDescriptor* pages = _pages;
+        if (folio.ArenaOrNull != this || pages == null)
+            ThrowForeignFolio(folio);
+
+        uint pfn = folio.Pfn;
+        ref PageDescriptor head = ref pages[pfn];
+        while (true)
+        {
+            int refs = Volatile.Read(ref head.Refcount);
+            if (refs == 1)
+            {
+                // The last reference: check everything before giving it up, so a refused free
+                // leaves the folio exactly as it was.
+                if (!IsFreeable(pages + pfn, folio.Order))
+                    ThrowNotFreeable(pfn, folio.Order);
+                FreeBlock(pfn, folio.Order);
+                return true;
+            }
+
+            if (refs <= 0 || head.IsTail)
+                ThrowNotFreeable(pfn, folio.Order);
+            if (Interlocked.CompareExchange(ref head.Refcount, refs - 1, refs) == refs)
+                return false;
+        }
+    }
+
+    /// <summary>
+    /// The cheap check before a free (Linux <c>page_expected_state</c>): one combined test of the
+    /// head's and page[1]/page[2]'s words, no branches per field. The detailed diagnosis runs only
+    /// when it fails.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsFreeable(PageDescriptor* head, int order)
+    {
+        bool ok = (head->CompoundHead == 0) & (head->Refcount == 1) & (head->Mapcount == PageDescriptor.NoMapcount);
+        if (order == 0)
+            return ok & !head->IsHead;
+
+        PageDescriptor* second = head + 1;
+        ok &= head->IsHead & (second->FolioOrder == order)
+            & (second->EntireMapcount == -1) & (second->LargeMapcount == -1)
+            & (second->NrPagesMapped == 0) & (second->Pincount == 0);
+        if (order >= 2)
+            ok &= head[2].DeferredQueue == 0;
+        return ok;
+    }
+
+    /// <summary>
+    /// Releases a checked folio's block (Linux <c>free_frozen_pages</c>): to the calling CPU's
+    /// cache with its compound layout kept, draining a batch when the cache reaches its high
+    /// watermark; or, for uncached orders and a busy cache, to the buddy core.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void FreeBlock(uint pfn, int order)
+    {
+        DebugVm.CheckFolio(this, pfn, order);
+        PageDescriptor* head = _pages + pfn;
+        if (((_perCpuOrders >> order) & 1) != 0)
+        {
+            CompoundPage.PrepFrozenHead(head, order);
+            PerCpuPages* pcp = _perCpu + (CurrentCpu.Id & _perCpuMask);
+            if (pcp->Lock.TryEnter())
+            {
+                pcp->Lists[order].AddHead(_pages, pfn);
+                pcp->Count += 1 << order;
+                if (pcp->Count >= pcp->High)
+                    DrainLocked(pcp, order, all: false);
+                pcp->Lock.Exit();
+                return;
+            }
+
+            CurrentCpu.Forget();
+        }
+
+        FreeBlockToZone(pfn, order);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void FreeBlockToZone(uint pfn, int order)
+    {
+        PageDescriptor* head = _pages + pfn;
+        CompoundPage.ClearTails(head, order);
+        *head = PageDescriptor.Pristine;
+        _zone.Lock.Enter();
+        _zone.FreeOneLocked(pfn, order);
+        _zone.Lock.Exit();
+    }
+
+    // ---------------------------------------------------------------- per-CPU caches
+
+    /// <summary>
+    /// Returns every block held by every per-CPU cache to the buddy core, where they merge (Linux
+    /// <c>drain_all_pages</c>). After it, with no folio live, the buddy core holds the whole arena
+    /// as max-order blocks.
+    /// </summary>
+    public void DrainPerCpuCaches()
+    {
+        ThrowIfDisposed();
+        for (int cpu = 0; cpu <= _perCpuMask; cpu++)
+        {
+            PerCpuPages* pcp = _perCpu + cpu;
+            pcp->Lock.Enter();
+            if (pcp->Count > 0)
+                DrainLocked(pcp, 0, all: true);
+            pcp->Lock.Exit();
+        }
+    }
+
+    /// <summary>
+    /// Moves blocks from a per-CPU set to the buddy core (Linux <c>free_pcppages_bulk</c>): at
+    /// least a batch of pages, the coldest (list tail) first, beginning with the list of
+    /// <paramref name="startOrder"/> and moving round-robin to the next non-empty list; repeated
+    /// until the set is below its high watermark, or empty when <paramref name="all"/>. Tails are
+    /// cleared under the set's lock only; the zone lock covers just the merges.
+    /// </summary>
+    private void DrainLocked(PerCpuPages* pcp, int startOrder, bool all)
+    {
+        Debug.Assert(pcp->Lock.IsHeld);
+        uint* pfns = stackalloc uint[MaxBlocksPerBatch];
+        byte* orders = stackalloc byte[MaxBlocksPerBatch];
+        int order = startOrder;
+
+        while (all ? pcp->Count > 0 : pcp->Count >= pcp->High)
+        {
+            int toFree = pcp->Batch;
+            int taken = 0;
+            while (taken < MaxBlocksPerBatch && pcp->Count > 0 && (all || toFree > 0))
+            {
+                while (pcp->Lists[order].IsEmpty)
+                    order = order == PageGeometry.PmdOrder ? 0 : order + 1;
+
+                uint pfn = pcp->Lists[order].RemoveTail(_pages);
+                pcp->Count -= 1 << order;
+                toFree -= 1 << order;
+                pfns[taken] = pfn;
+                orders[taken] = (byte)order;
+                taken++;
+            }
+
+            for (int i = 0; i < taken; i++)
+            {
+                PageDescriptor* head = _pages + pfns[i];
+                CompoundPage.ClearTails(head, orders[i]);
+                *head = PageDescriptor.Pristine;
+            }
+
+            _zone.Lock.Enter();
+            for (int i = 0; i < taken; i++)
+                _zone.FreeOneLocked(pfns[i], orders[i]);
+            _zone.Lock.Exit();
+        }
+
+        DebugVm.CheckPerCpuSetLocked(this, pcp);
+    }
+
+    // ---------------------------------------------------------------- statistics and checks
+
+    /// <summary>A consistent snapshot of the buddy core's free blocks per order (taken under the zone lock).</summary>
+    public BuddyInfo GetBuddyInfo()
+    {
+        ThrowIfDisposed();
+        var freeBlocks = new long[_maxOrder + 1];
+        _zone.Lock.Enter();
+        for (int order = 0; order <= _maxOrder; order++)
+            freeBlocks[order] = _zone.NrFree(order);
+        _zone.Lock.Exit();
+        return new BuddyInfo(freeBlocks);
+    }
+
+    /// <summary>
+    /// Walks the whole arena and checks every invariant: free lists against descriptors, per-CPU
+    /// lists, alignment, no overlap, the layout of every live folio, and free + cached + live ==
+    /// total. Takes every lock; no other thread may allocate, free or split meanwhile.
+    /// </summary>
+    /// <exception cref="ArenaCorruptionException">An invariant is broken; the message names the PFN.</exception>
+    public void Validate()
+    {
+        ThrowIfDisposed();
+        ArenaValidator.Validate(this);
+    }
+
+    // ---------------------------------------------------------------- lifetime
+
+    /// <summary>Releases the memory and descriptors. Idempotent.</summary>
+    public void Dispose()
+    {
+        ReleaseNativeMemory();
+        GC.SuppressFinalize(this);
+    }
+
+    private void ReleaseNativeMemory()
+    {
+        if (_memory != null)
+        {
+            ArenaMemory.Release(_memory, _memoryBytes);
+            _memory = null;
+        }
+
+        if (_perCpu != null)
+        {
+            NativeMemory.AlignedFree(_perCpu);
+            _perCpu = null;
+        }
+
+        if (_pages != null)
+        {
+            NativeMemory.AlignedFree(_pages);
+            _pages = null;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal void ThrowIfDisposed()
+    {
+        if (_pages == null)
+            ThrowHelper.ThrowObjectDisposed();
+    }
+
+    internal string AddressText(uint pfn) =>
+        _memory == null || pfn >= _totalPages ? string.Empty : $" (address 0x{(nuint)(_memory + ((nuint)pfn << PageGeometry.PageShift)):x})";
+
+    private static void ValidateGeometry(long sizeBytes, int maxOrder, ArenaOptions options)
+    {
+        if ((uint)maxOrder > PageGeometry.MaxSupportedOrder)
+            throw new ArgumentOutOfRangeException(nameof(maxOrder), maxOrder, $"Max order {maxOrder} is outside 0..{PageGeometry.MaxSupportedOrder}.");
+
+        long blockBytes = (long)PageGeometry.PageSize << maxOrder;
+        if (sizeBytes <= 0 || sizeBytes % blockBytes != 0)
+        {
+            throw new ArgumentException(
+                $"Arena size {sizeBytes} bytes is not a positive whole number of order-{maxOrder} blocks ({blockBytes} bytes each).",
+                nameof(sizeBytes));
+        }
+
+        if (sizeBytes >> PageGeometry.PageShift > PageGeometry.MaxPages)
+            throw new ArgumentOutOfRangeException(nameof(sizeBytes), sizeBytes, $"Arena size {sizeBytes} bytes exceeds {PageGeometry.MaxPages} pages: PFNs are 32-bit.");
+
+        if (options.PerCpuSets < 0 || options.PerCpuSets > 4096)
+            throw new ArgumentOutOfRangeException(nameof(options), options.PerCpuSets, "PerCpuSets must be 0 (one per processor) or 1..4096.");
+        if (options.PerCpuHigh < 0 || options.PerCpuBatch < 0)
+            throw new ArgumentOutOfRangeException(nameof(options), "PerCpuHigh and PerCpuBatch must be 0 (Linux's default) or positive.");
+    }
+
+    [DoesNotReturn]
+    private void ThrowForeignFolio(Folio folio)
+    {
+        ThrowIfDisposed();
+        if (folio.ArenaOrNull is null)
+            ThrowHelper.ThrowBadFolio("The folio handle is empty (default(Folio)); expected a folio allocated from this arena.", BadFolioReason.NullFolio, -1, -1);
+        ThrowHelper.ThrowBadFolio(
+            $"Folio at PFN 0x{folio.Pfn:x} order {folio.Order} belongs to another arena; expected a folio of this arena.",
+            BadFolioReason.WrongArena, folio.Pfn, folio.Order);
+    }
+
+    [DoesNotReturn]
+    private void ThrowNotInArena(void* address)
+    {
+        nuint start = (nuint)_memory;
+        ThrowHelper.ThrowBadFolio(
+            $"Address 0x{(nuint)address:x} is outside this arena [0x{start:x}, 0x{start + _memoryBytes:x}).",
+            BadFolioReason.NotInArena, -1, -1);
+    }
+
+    /// <summary>The detailed diagnosis after <see cref="IsFreeable"/> failed (Linux <c>bad_page</c> reasons).</summary>
+    [DoesNotReturn]
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowNotFreeable(uint pfn, int order)
+    {
+        ref PageDescriptor head = ref _pages[pfn];
+        string where = $"folio at PFN 0x{pfn:x}{AddressText(pfn)} order {order}";
+        if (head.IsTail)
+        {
+            ThrowHelper.ThrowBadFolio(
+                $"Cannot use {where}: the page is a tail of the folio at PFN 0x{head.HeadPfn:x}; expected a head page.",
+                BadFolioReason.TailPage, pfn, order);
+        }
+
+        if (head.HasPageType || head.Refcount <= 0)
+        {
+            ThrowHelper.ThrowBadFolio(
+                $"Cannot use {where}: the page is already free (refcount {head.Refcount}); expected a live folio (double free?).",
+                BadFolioReason.AlreadyFree, pfn, order);
+        }
+
+        int actual = head.IsHead ? _pages[pfn + 1].FolioOrder : 0;
+        if (actual != order)
+        {
+            ThrowHelper.ThrowBadFolio(
+                $"Cannot use {where}: the folio there has order {actual}; expected order {order} (a handle kept across a split?).",
+                BadFolioReason.OrderMismatch, pfn, order);
+        }
+
+        if (head.Refcount != 1)
+        {
+            ThrowHelper.ThrowBadFolio(
+                $"Cannot free {where}: it holds {head.Refcount} references; expected exactly 1 (use Put to drop a shared reference).",
+                BadFolioReason.StillReferenced, pfn, order);
+        }
+
+        ThrowIfMappedOrQueued(pfn, order, where);
+        throw new UnreachableException($"The free check failed for {where}, but no reason was found.");
+    }
+
+    internal void ThrowIfMappedOrQueued(uint pfn, int order, string where)
+    {
+        ref PageDescriptor head = ref _pages[pfn];
+        if (head.Mapcount != PageDescriptor.NoMapcount)
+        {
+            ThrowHelper.ThrowBadFolio(
+                $"Cannot free or split {where}: its head page has mapcount word 0x{head.PageTypeWord:x8}; expected -1 (unmapped).",
+                BadFolioReason.Mapped, pfn, order);
+        }
+
+        if (order == 0)
+            return;
+
+        ref PageDescriptor second = ref _pages[pfn + 1];
+        if (second.EntireMapcount != -1 || second.LargeMapcount != -1 || second.NrPagesMapped != 0)
+        {
+            ThrowHelper.ThrowBadFolio(
+                $"Cannot free or split {where}: entire_mapcount {second.EntireMapcount}, large_mapcount {second.LargeMapcount}, nr_pages_mapped {second.NrPagesMapped}; expected -1, -1, 0 (unmapped).",
+                BadFolioReason.Mapped, pfn, order);
+        }
+
+        if (second.Pincount != 0)
+        {
+            ThrowHelper.ThrowBadFolio(
+                $"Cannot free or split {where}: pincount {second.Pincount}; expected 0.",
+                BadFolioReason.Pinned, pfn, order);
+        }
+
+        if (order >= 2 && _pages[pfn + 2].DeferredQueue != 0)
+        {
+            ThrowHelper.ThrowBadFolio(
+                $"Cannot free or split {where}: it is on deferred-split queue {_pages[pfn + 2].DeferredQueue}; expected it dequeued first.",
+                BadFolioReason.OnDeferredList, pfn, order);
+        }
+    }
+}

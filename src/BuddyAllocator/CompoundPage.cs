@@ -1,0 +1,120 @@
+using System.Runtime.CompilerServices;
+
+namespace LargeFolios.BuddyAllocator;
+
+/// <summary>
+/// Writing and clearing the descriptor layout of a folio (Linux <c>prep_compound_page</c>,
+/// <c>prep_compound_head</c>, <c>free_tail_page_prepare</c>). Every write stays inside the folio:
+/// page[1] is touched only from order 1 up and page[2] only from order 2 up, which is exactly what
+/// keeps an order-1 folio off its neighbour's head.
+/// </summary>
+internal static unsafe class CompoundPage
+{
+    /// <summary>
+    /// The head descriptor of a newly allocated folio: flags (Head from order 1), owner, one
+    /// reference, unmapped. Links, index and private start at zero.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void PrepNewHead(PageDescriptor* head, int order, FolioKind kind)
+    {
+        *head = new PageDescriptor
+        {
+            Flags = order > 0 ? (ulong)PageFlags.Head : 0,
+            Mapping = kind == FolioKind.Anonymous ? PageDescriptor.MappingAnon : 0,
+            Mapcount = PageDescriptor.NoMapcount,
+            Refcount = 1,
+        };
+    }
+
+    /// <summary>
+    /// The head of a frozen folio (refcount 0) as it sits on a per-CPU list: compound layout kept,
+    /// no owner. The list links are written by the list.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void PrepFrozenHead(PageDescriptor* head, int order)
+    {
+        *head = new PageDescriptor
+        {
+            Flags = order > 0 ? (ulong)PageFlags.Head : 0,
+            Mapcount = PageDescriptor.NoMapcount,
+        };
+    }
+
+    /// <summary>
+    /// Linux <c>prep_compound_head</c>: page[1] gets the order, the page count and unmapped
+    /// folio mapcounts; from order 2, page[2] gets an empty deferred-split list (pointing at the
+    /// folio itself). Rmappable folios are flagged in page[1].
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static void PrepHeadPages(PageDescriptor* head, uint headPfn, int order, bool rmappable)
+    {
+        if (order == 0)
+            return;
+
+        ulong tag = PageDescriptor.TailTag(headPfn);
+        head[1] = new PageDescriptor
+        {
+            Flags = (uint)order | (rmappable ? (ulong)FolioFlags.LargeRmappable : 0),
+            CompoundHead = tag,
+            LargeMapcount = -1,
+            NrPagesMapped = 0,
+            EntireMapcount = -1,
+            Pincount = 0,
+            MmIdMapcount0 = -1,
+            MmIdMapcount1 = -1,
+            Mapcount = PageDescriptor.NoMapcount,
+            NrPages = 1u << order,
+        };
+
+        if (order == 1)
+            return;
+
+        head[2] = new PageDescriptor
+        {
+            CompoundHead = tag,
+            DeferredNext = headPfn,
+            DeferredPrev = headPfn,
+            Mapcount = PageDescriptor.NoMapcount,
+        };
+    }
+
+    /// <summary>
+    /// Linux <c>prep_compound_tail</c> for every tail: points it at the head and marks its
+    /// mapping as a tail's. Page[1] and page[2] are tails too until
+    /// <see cref="PrepHeadPages"/> overwrites them. O(2^order).
+    /// </summary>
+    public static void StampTails(PageDescriptor* head, uint headPfn, int order)
+    {
+        var tail = new PageDescriptor
+        {
+            CompoundHead = PageDescriptor.TailTag(headPfn),
+            Mapping = PageDescriptor.TailMapping,
+            Mapcount = PageDescriptor.NoMapcount,
+        };
+        int pages = 1 << order;
+        for (int i = 1; i < pages; i++)
+            head[i] = tail;
+    }
+
+    /// <summary>
+    /// The tail half of Linux <c>free_pages_prepare</c>: every tail back to
+    /// <see cref="PageDescriptor.Pristine"/> before the block enters the buddy core. O(2^order).
+    /// </summary>
+    public static void ClearTails(PageDescriptor* head, int order)
+    {
+        var pristine = PageDescriptor.Pristine;
+        int pages = 1 << order;
+        for (int i = 1; i < pages; i++)
+            head[i] = pristine;
+    }
+
+    /// <summary>A frozen compound block, as kept on per-CPU lists: tails stamped, page[1] holds the order.</summary>
+    public static void PrepFrozen(PageDescriptor* head, uint headPfn, int order)
+    {
+        PrepFrozenHead(head, order);
+        if (order == 0)
+            return;
+        StampTails(head, headPfn, order);
+        PrepHeadPages(head, headPfn, order, rmappable: false);
+    }
+}

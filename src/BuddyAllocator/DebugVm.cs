@@ -1,0 +1,21 @@
+using System.Diagnostics;
+
+namespace LargeFolios.BuddyAllocator;
+
+/// <summary>
+/// The expensive checks, compiled in only with the DEBUG_VM symbol (<c>-p:DebugVm=true</c>), the
+/// analogue of Linux's CONFIG_DEBUG_VM and <c>check_pages_enabled</c>. Three levels in all:
+/// argument checks always throw; <see cref="Debug.Assert(bool)"/> guards the hot paths of Debug
+/// builds; these walk a whole folio (O(2^order)) on every allocation, free and split, and a whole
+/// per-CPU set on every refill and drain. The whole-arena walk is <see cref="Arena.Validate"/>.
+/// </summary>
+internal static unsafe class DebugVm
+{
+    [Conditional("DEBUG_VM")]
+    public static void CheckFolio(Arena arena, uint pfn, int order) =>
+        ArenaValidator.CheckLiveFolio(arena, pfn, order, owners: null);
+
+    [Conditional("DEBUG_VM")]
+    public static void CheckPerCpuSetLocked(Arena arena, PerCpuPages* pcp) =>
+        ArenaValidator.CheckPerCpuSet(arena, pcp, owners: null);
+}
