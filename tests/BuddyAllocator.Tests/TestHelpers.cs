@@ -1,0 +1,34 @@
+using System.Collections.Generic;
+using System.Linq;
+using Xunit;
+
+namespace LargeFolios.BuddyAllocator.Tests;
+
+internal static class TestHelpers
+{
+    /// <summary>Drains the caches and asserts the buddy core holds the whole arena as max-order blocks.</summary>
+    public static void AssertFullyMerged(Arena arena)
+    {
+        arena.DrainPerCpuCaches();
+        arena.Validate();
+        BuddyInfo info = arena.GetBuddyInfo();
+        for (int order = 0; order < arena.MaxOrder; order++)
+            Assert.Equal(0, info.FreeBlocks(order));
+        Assert.Equal(arena.TotalPages >> arena.MaxOrder, info.FreeBlocks(arena.MaxOrder));
+        Assert.Equal(arena.TotalPages, arena.FreePages);
+        Assert.Equal(0, arena.CachedPages);
+    }
+
+    public static long[] FreeBlocks(Arena arena) => arena.GetBuddyInfo().FreeBlocksPerOrder.ToArray();
+
+    public static List<int> Orders(FolioRange range) => range.Select(f => f.Order).ToList();
+
+    /// <summary>Fills the arena with live folios of <paramref name="order"/> until it is full.</summary>
+    public static List<Folio> FillWith(Arena arena, int order, FolioKind kind = FolioKind.Plain)
+    {
+        var folios = new List<Folio>();
+        while (arena.TryAllocate(order, out Folio folio, kind))
+            folios.Add(folio);
+        return folios;
+    }
+}
