@@ -1,0 +1,85 @@
+using System.Linq;
+using Xunit;
+
+namespace LargeFolios.BuddyAllocator.Tests;
+
+/// <summary>The validator can fail: each corruption below is caught and named.</summary>
+public class ValidatorTests
+{
+    private static ArenaCorruptionException Corrupt(Arena arena) => Assert.Throws<ArenaCorruptionException>(arena.Validate);
+
+    [Fact]
+    public void Wrong_order_on_a_free_block()
+    {
+        using var arena = Arenas.BuddyOnly(4 * Arenas.MiB);
+        arena.Allocate(0);
+        arena.Page(4).Private = 3;
+        Assert.Contains("PFN 0x4", Corrupt(arena).Message);
+    }
+
+    [Fact]
+    public void Tail_pointing_at_the_wrong_head()
+    {
+        using var arena = new Arena(4 * Arenas.MiB);
+        Folio folio = arena.Allocate(4);
+        arena.Page(folio.Pfn + 9).CompoundHead = PageDescriptor.TailTag(folio.Pfn + 1);
+        var error = Corrupt(arena);
+        Assert.Equal(folio.Pfn + 9, error.Pfn);
+        Assert.Contains("tail 9", error.Message);
+    }
+
+    [Fact]
+    public void Unmerged_buddies()
+    {
+        using var arena = Arenas.BuddyOnly(4 * Arenas.MiB);
+        Folio a = arena.Allocate(0);
+        arena.Allocate(0);
+        // Forge the allocated page 1 into a free order-0 block beside the free page... by hand.
+        arena.Free(a);
+        ref PageDescriptor one = ref arena.Page(1);
+        one.Refcount = 0;
+        one.PageTypeWord = (uint)PageType.Buddy << 24;
+        Assert.Contains("free", Corrupt(arena).Message);
+    }
+
+    [Fact]
+    public void Leaked_page()
+    {
+        using var arena = Arenas.BuddyOnly(4 * Arenas.MiB);
+        Folio folio = arena.Allocate(0);
+        arena.Page(folio.Pfn).Refcount = 0;
+        Assert.Contains("leaked", Corrupt(arena).Message);
+    }
+
+    [Fact]
+    public void Anonymous_order_1_folio()
+    {
+        using var arena = new Arena(4 * Arenas.MiB);
+        Folio pair = arena.Allocate(1);
+        arena.Page(pair.Pfn).Mapping = PageDescriptor.MappingAnon;
+        Assert.Contains("order 1", Corrupt(arena).Message);
+    }
+
+    [Fact]
+    public void Per_cpu_count_that_does_not_match_its_lists()
+    {
+        using var arena = Arenas.SingleCpu();
+        arena.Free(arena.Allocate(2));
+        unsafe
+        {
+            arena.PerCpu->Count += 1;
+        }
+
+        Assert.Contains("per-CPU", Corrupt(arena).Message);
+    }
+
+    [Fact]
+    public void Nr_free_that_does_not_match_the_list()
+    {
+        using var arena = Arenas.BuddyOnly(8 * Arenas.MiB);
+        _ = TestHelpers.FillWith(arena, 3).Where((_, i) => i % 2 == 0).Select(f => { arena.Free(f); return 0; }).ToList();
+        ref PageDescriptor first = ref arena.Page(0);
+        first.PageTypeWord = uint.MaxValue;   // a listed block no longer marked Buddy
+        Assert.Contains("free list", Corrupt(arena).Message);
+    }
+}
