@@ -11,6 +11,14 @@ namespace LargeFolios.BuddyAllocator;
 /// </summary>
 internal static unsafe class DebugVm
 {
+    /// <summary>Whether this build of the library was compiled with DEBUG_VM.</summary>
+    public static bool Enabled =>
+#if DEBUG_VM
+        true;
+#else
+        false;
+#endif
+
     [Conditional("DEBUG_VM")]
     public static void CheckFolio(Arena arena, uint pfn, int order) =>
         ArenaValidator.CheckLiveFolio(arena, pfn, order, owners: null);

@@ -83,3 +83,34 @@ public class ValidatorTests
         Assert.Contains("free list", Corrupt(arena).Message);
     }
 }
+
+/// <summary>The three assert levels: the cheap free check ignores tails; DEBUG_VM builds walk them.</summary>
+public class DebugVmTests
+{
+    [Fact]
+    public void A_corrupt_tail_is_caught_on_free_only_with_DEBUG_VM()
+    {
+        using var arena = Arenas.BuddyOnly(4 * Arenas.MiB);
+        Folio folio = arena.Allocate(5);
+        arena.Page(folio.Pfn + 17).Refcount = 3;
+        if (DebugVm.Enabled)
+        {
+            var error = Assert.Throws<ArenaCorruptionException>(() => arena.Free(folio));
+            Assert.Equal(folio.Pfn + 17, error.Pfn);
+        }
+        else
+        {
+            arena.Free(folio);
+            arena.Validate();   // the free rewrote every tail
+        }
+    }
+
+    /// <summary>CI runs the suite twice, the second time with -p:DebugVm=true and EXPECT_DEBUG_VM=1: prove the flag reached the library.</summary>
+    [Fact]
+    public void The_build_flavour_is_the_one_the_runner_asked_for()
+    {
+        string? expected = System.Environment.GetEnvironmentVariable("EXPECT_DEBUG_VM");
+        if (expected is not null)
+            Assert.Equal(expected == "1", DebugVm.Enabled);
+    }
+}
