@@ -63,7 +63,7 @@ public sealed unsafe partial class Arena
     private bool CheckSplit(Folio folio, int newOrder, uint splitAtPfn)
     {
         PageDescriptor* pages = _pages;
-        if (folio.ArenaOrNull != this || pages == null)
+        if (folio.ArenaId != _id || pages == null)
             ThrowForeignFolio(folio);
 
         uint pfn = folio.Pfn;

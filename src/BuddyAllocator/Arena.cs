@@ -44,6 +44,7 @@ public sealed unsafe partial class Arena : IDisposable
     private readonly int _perCpuMask;
     private readonly uint _perCpuOrders;
     private readonly ZoneWatermarks _watermarks;
+    private readonly int _id;
     private PageDescriptor* _pages;
     private byte* _memory;
     private PerCpuPages* _perCpu;
@@ -98,6 +99,7 @@ public sealed unsafe partial class Arena : IDisposable
             }
 
             _zone = new Zone(_pages, _totalPages, maxOrder);
+            _id = ArenaRegistry.Register(this);
         }
         catch
         {
@@ -237,7 +239,7 @@ public sealed unsafe partial class Arena : IDisposable
             return false;
         }
 
-        folio = new Folio(this, head, headPage.IsHead ? _pages[head + 1].FolioOrder : 0);
+        folio = new Folio(_id, head, headPage.IsHead ? _pages[head + 1].FolioOrder : 0);
         return true;
     }
 
@@ -249,20 +251,74 @@ public sealed unsafe partial class Arena : IDisposable
     /// <exception cref="OrderOneFolioException">An anonymous folio of order 1 was asked for.</exception>
     public Folio Allocate(int order, FolioKind kind = FolioKind.Plain)
     {
-        if (TryAllocate(order, out Folio folio, kind))
-            return folio;
-        return ThrowHelper.ThrowOutOfMemory(order);
+        uint pfn = TakeCachedBlock(order, kind);
+        if (pfn == PageDescriptor.Nil)
+            return AllocateSlow(order, kind, throwWhenOutOfMemory: true);
+        CompoundPage.Thaw(_pages + pfn, pfn, order, kind);
+        DebugVm.CheckFolio(this, pfn, order);
+        return new Folio(_id, pfn, order);
+    }
+
+    /// <summary>Allocates a folio of 2^<paramref name="order"/> pages, or reports that none is free.</summary>
+    /// <returns>False when the arena has no free block of that order, even after draining every
+    /// per-CPU cache (Linux's <c>drain_all_pages</c> before it gives up).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The order is outside 0..<see cref="MaxOrder"/>.</exception>
+    /// <exception cref="OrderOneFolioException">An anonymous folio of order 1 was asked for.</exception>
+    public bool TryAllocate(int order, out Folio folio, FolioKind kind = FolioKind.Plain)
+    {
+        uint pfn = TakeCachedBlock(order, kind);
+        if (pfn == PageDescriptor.Nil)
+        {
+            folio = AllocateSlow(order, kind, throwWhenOutOfMemory: false);
+            return !folio.IsNull;
+        }
+
+        CompoundPage.Thaw(_pages + pfn, pfn, order, kind);
+        DebugVm.CheckFolio(this, pfn, order);
+        folio = new Folio(_id, pfn, order);
+        return true;
     }
 
     /// <summary>
-    /// Allocates a folio of 2^<paramref name="order"/> pages, or reports that none is free. Cost
-    /// when the order is cached and the calling CPU's cache has a block: one try-lock, a list pop
-    /// and the head's three descriptors written, about 5 ns; otherwise a refill from the buddy
-    /// core, or the buddy core directly.
+    /// The allocation fast path: a block from the calling CPU's cache. Cost: the CPU lookup, one
+    /// try-lock and a list pop. It makes no call, so its callers keep a small frame; every other
+    /// case (a bad argument, a disposed arena, an uncached order, a busy or empty cache) answers
+    /// <see cref="PageDescriptor.Nil"/> and <see cref="AllocateSlow"/> sorts it out.
     /// </summary>
-    /// <returns>False when the arena has no free block of that order, even after draining every
-    /// per-CPU cache (Linux's <c>drain_all_pages</c> before it gives up).</returns>
-    public bool TryAllocate(int order, out Folio folio, FolioKind kind = FolioKind.Plain)
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint TakeCachedBlock(int order, FolioKind kind)
+    {
+        if (_pages == null || (uint)order > (uint)_maxOrder || ((_perCpuOrders >> order) & 1) == 0
+            || (kind == FolioKind.Anonymous & order == 1))
+        {
+            return PageDescriptor.Nil;
+        }
+
+        PerCpuPages* pcp = _perCpu + (CurrentCpu.Id & _perCpuMask);
+        if (!pcp->Lock.TryEnter())
+            return PageDescriptor.Nil;
+
+        ref PfnList list = ref pcp->Lists[order];
+        uint pfn = list.Head;
+        if (pfn != PageDescriptor.Nil)
+        {
+            list.RemoveHead(_pages);
+            pcp->Count -= 1 << order;
+            Debug.Assert(order == 0 || _pages[pfn + 1].FolioOrder == order, "cached block lost its compound layout");
+        }
+
+        pcp->Lock.Exit();
+        return pfn;
+    }
+
+    /// <summary>
+    /// Every allocation the fast path declined (Linux <c>rmqueue</c> beyond the pcp hit): checks
+    /// the arguments, then takes a block from the CPU's cache (refilling it from the buddy core
+    /// when empty), or from the buddy core when the order is not cached or the cache is busy, or
+    /// from the buddy core after every cache is drained.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private Folio AllocateSlow(int order, FolioKind kind, bool throwWhenOutOfMemory)
     {
         PageDescriptor* pages = _pages;
         if (pages == null)
@@ -270,51 +326,41 @@ public sealed unsafe partial class Arena : IDisposable
         if ((uint)order > (uint)_maxOrder || (kind == FolioKind.Anonymous & order == 1))
             ThrowHelper.ThrowBadOrder(order, _maxOrder, kind);
 
-        uint pfn = AllocateBlock(order);
-        if (pfn == PageDescriptor.Nil)
-        {
-            folio = default;
-            return false;
-        }
-
-        PageDescriptor* head = pages + pfn;
-        CompoundPage.PrepNewHead(head, order, kind);
-        CompoundPage.PrepHeadPages(head, pfn, order, rmappable: kind == FolioKind.Anonymous);
-        DebugVm.CheckFolio(this, pfn, order);
-        folio = new Folio(this, pfn, order);
-        return true;
-    }
-
-    /// <summary>
-    /// Takes a block of <paramref name="order"/> with its tails stamped (Linux <c>rmqueue</c>):
-    /// from the calling CPU's cache, else a refill of that cache, else the buddy core, else the
-    /// buddy core after every cache is drained.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private uint AllocateBlock(int order)
-    {
+        uint pfn;
         if (((_perCpuOrders >> order) & 1) != 0)
         {
             PerCpuPages* pcp = _perCpu + (CurrentCpu.Id & _perCpuMask);
             if (pcp->Lock.TryEnter())
             {
                 ref PfnList list = ref pcp->Lists[order];
-                if (!list.IsEmpty)
+                if (list.IsEmpty)
                 {
-                    uint pfn = list.RemoveHead(_pages);
+                    pfn = RefillAndAllocate(pcp, order);
+                }
+                else
+                {
+                    pfn = list.RemoveHead(pages);
                     pcp->Count -= 1 << order;
                     pcp->Lock.Exit();
-                    Debug.Assert(order == 0 || _pages[pfn + 1].FolioOrder == order, "cached block lost its compound layout");
-                    return pfn;
                 }
-
-                return RefillAndAllocate(pcp, order);
             }
-
-            CurrentCpu.Forget();
+            else
+            {
+                CurrentCpu.Forget();
+                pfn = AllocateBlockFromZone(order);
+            }
+        }
+        else
+        {
+            pfn = AllocateBlockFromZone(order);
         }
 
-        return AllocateBlockFromZone(order);
+        if (pfn == PageDescriptor.Nil)
+            return throwWhenOutOfMemory ? ThrowHelper.ThrowOutOfMemory(order) : default;
+
+        CompoundPage.Thaw(pages + pfn, pfn, order, kind);
+        DebugVm.CheckFolio(this, pfn, order);
+        return new Folio(_id, pfn, order);
     }
 
     /// <summary>
@@ -357,8 +403,7 @@ public sealed unsafe partial class Arena : IDisposable
         if (taken == 0)
             return AllocateBlockAfterDrain(order);
 
-        if (order > 0)
-            CompoundPage.StampTails(_pages + blocks[0], blocks[0], order);
+        CompoundPage.PrepFrozen(_pages + blocks[0], blocks[0], order);
         return blocks[0];
     }
 
@@ -372,8 +417,7 @@ public sealed unsafe partial class Arena : IDisposable
 
         if (pfn == PageDescriptor.Nil)
             return AllocateBlockAfterDrain(order);
-        if (order > 0)
-            CompoundPage.StampTails(_pages + pfn, pfn, order);
+        CompoundPage.PrepFrozen(_pages + pfn, pfn, order);
         return pfn;
     }
 
@@ -390,8 +434,8 @@ public sealed unsafe partial class Arena : IDisposable
         _zone.Lock.Enter();
         uint pfn = _zone.RemoveSmallestLocked(order);
         _zone.Lock.Exit();
-        if (pfn != PageDescriptor.Nil && order > 0)
-            CompoundPage.StampTails(_pages + pfn, pfn, order);
+        if (pfn != PageDescriptor.Nil)
+            CompoundPage.PrepFrozen(_pages + pfn, pfn, order);
         return pfn;
     }
 
@@ -406,8 +450,41 @@ public sealed unsafe partial class Arena : IDisposable
     /// referenced, mapped, pinned or queued; the arena is unchanged.</exception>
     public void Free(Folio folio)
     {
+        // The fast path: a checked folio of a cached order onto the calling CPU's cache. Any
+        // other case (bad handle, busy cache, uncached order) goes to FreeSlow.
+        uint pfn = folio.Pfn;
+        int order = folio.Order;
         PageDescriptor* pages = _pages;
-        if (folio.ArenaOrNull != this || pages == null)
+        if (folio.ArenaId == _id && pages != null && IsFreeable(pages + pfn, order) && ((_perCpuOrders >> order) & 1) != 0)
+        {
+            DebugVm.CheckFolio(this, pfn, order);
+            PerCpuPages* pcp = _perCpu + (CurrentCpu.Id & _perCpuMask);
+            if (pcp->Lock.TryEnter())
+            {
+                // Frozen under the lock: once it is on the list another thread may take it.
+                CompoundPage.Freeze(pages + pfn, order);
+                pcp->Lists[order].AddHead(pages, pfn);
+                pcp->Count += 1 << order;
+                if (pcp->Count < pcp->High)
+                {
+                    pcp->Lock.Exit();
+                    return;
+                }
+
+                DrainAndUnlock(pcp, order);
+                return;
+            }
+        }
+
+        FreeSlow(folio);
+    }
+
+    /// <summary>The frees the fast path declined: diagnoses bad handles, else frees through <see cref="FreeBlock"/>.</summary>
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void FreeSlow(Folio folio)
+    {
+        PageDescriptor* pages = _pages;
+        if (folio.ArenaId != _id || pages == null)
             ThrowForeignFolio(folio);
 
         uint pfn = folio.Pfn;
@@ -415,7 +492,16 @@ public sealed unsafe partial class Arena : IDisposable
         if (!IsFreeable(pages + pfn, order))
             ThrowNotFreeable(pfn, order);
 
+        // A good folio gets here only when its order is not cached or the CPU's cache was busy.
+        CurrentCpu.Forget();
         FreeBlock(pfn, order);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void DrainAndUnlock(PerCpuPages* pcp, int order)
+    {
+        DrainLocked(pcp, order, all: false);
+        pcp->Lock.Exit();
     }
 
     /// <summary>Frees the folio whose head page is at <paramref name="address"/>.</summary>
@@ -441,7 +527,7 @@ public sealed unsafe partial class Arena : IDisposable
     /// <summary>Takes another reference to a live folio (Linux <c>folio_get</c>).</summary>
     public void Get(Folio folio)
     {
-        if (folio.ArenaOrNull != this || _pages == null)
+        if (folio.ArenaId != _id || _pages == null)
             ThrowForeignFolio(folio);
         ref PageDescriptor head = ref _pages[folio.Pfn];
         if (head.IsTail || Volatile.Read(ref head.Refcount) <= 0)
@@ -457,7 +543,7 @@ public sealed unsafe partial class Arena : IDisposable
     public bool Put(Folio folio)
     {
         PageDescriptor* pages = _pages;
-        if (folio.ArenaOrNull != this || pages == null)
+        if (folio.ArenaId != _id || pages == null)
             ThrowForeignFolio(folio);
 
         uint pfn = folio.Pfn;
@@ -508,17 +594,17 @@ public sealed unsafe partial class Arena : IDisposable
     /// cache with its compound layout kept, draining a batch when the cache reaches its high
     /// watermark; or, for uncached orders and a busy cache, to the buddy core.
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void FreeBlock(uint pfn, int order)
     {
         DebugVm.CheckFolio(this, pfn, order);
         PageDescriptor* head = _pages + pfn;
         if (((_perCpuOrders >> order) & 1) != 0)
         {
-            CompoundPage.PrepFrozenHead(head, order);
             PerCpuPages* pcp = _perCpu + (CurrentCpu.Id & _perCpuMask);
             if (pcp->Lock.TryEnter())
             {
+                // Frozen under the lock: once it is on the list another thread may take it.
+                CompoundPage.Freeze(head, order);
                 pcp->Lists[order].AddHead(_pages, pfn);
                 pcp->Count += 1 << order;
                 if (pcp->Count >= pcp->High)
@@ -648,6 +734,9 @@ public sealed unsafe partial class Arena : IDisposable
 
     private void ReleaseNativeMemory()
     {
+        if (_id != 0 && _pages != null)
+            ArenaRegistry.Unregister(_id);
+
         if (_memory != null)
         {
             ArenaMemory.Release(_memory, _memoryBytes);
@@ -703,7 +792,7 @@ public sealed unsafe partial class Arena : IDisposable
     private void ThrowForeignFolio(Folio folio)
     {
         ThrowIfDisposed();
-        if (folio.ArenaOrNull is null)
+        if (folio.IsNull)
             ThrowHelper.ThrowBadFolio("The folio handle is empty (default(Folio)); expected a folio allocated from this arena.", BadFolioReason.NullFolio, -1, -1);
         ThrowHelper.ThrowBadFolio(
             $"Folio at PFN 0x{folio.Pfn:x} order {folio.Order} belongs to another arena; expected a folio of this arena.",

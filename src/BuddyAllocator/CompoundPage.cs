@@ -11,33 +11,47 @@ namespace LargeFolios.BuddyAllocator;
 internal static unsafe class CompoundPage
 {
     /// <summary>
-    /// The head descriptor of a newly allocated folio: flags (Head from order 1), owner, one
-    /// reference, unmapped. Links, index and private start at zero.
+    /// Thaws a frozen block into a live folio (Linux <c>post_alloc_hook</c> and
+    /// <c>prep_compound_head</c>, less what the frozen state already guarantees): one reference, the
+    /// owner, and page[1]/page[2]'s words that a previous owner may have left changed. The folio
+    /// mapcounts were checked unmapped when the block was freed. Field stores only, no 64-byte
+    /// struct copies: the free that usually follows reads these words back, and a narrow load
+    /// forwards from a store of its own size.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void PrepNewHead(PageDescriptor* head, int order, FolioKind kind)
+    public static void Thaw(PageDescriptor* head, uint headPfn, int order, FolioKind kind)
     {
-        *head = new PageDescriptor
-        {
-            Flags = order > 0 ? (ulong)PageFlags.Head : 0,
-            Mapping = kind == FolioKind.Anonymous ? PageDescriptor.MappingAnon : 0,
-            Mapcount = PageDescriptor.NoMapcount,
-            Refcount = 1,
-        };
+        head->Mapping = kind == FolioKind.Anonymous ? PageDescriptor.MappingAnon : 0;
+        head->Refcount = 1;
+        if (order == 0)
+            return;
+
+        PageDescriptor* second = head + 1;
+        second->Flags = (uint)order | (kind == FolioKind.Anonymous && order > 1 ? (ulong)FolioFlags.LargeRmappable : 0);
+        second->MmIdMapcount0 = -1;
+        second->MmIdMapcount1 = -1;
+        second->MmIds = 0;
+        if (order == 1)
+            return;
+
+        head[2].DeferredNext = headPfn;
+        head[2].DeferredPrev = headPfn;
     }
 
     /// <summary>
-    /// The head of a frozen folio (refcount 0) as it sits on a per-CPU list: compound layout kept,
-    /// no owner. The list links are written by the list.
+    /// Freezes a checked folio (Linux <c>free_pages_prepare</c>, less the tails): no reference, no
+    /// owner, the owner's words cleared, the compound layout kept. The list links are written by
+    /// the list it joins.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void PrepFrozenHead(PageDescriptor* head, int order)
+    public static void Freeze(PageDescriptor* head, int order)
     {
-        *head = new PageDescriptor
-        {
-            Flags = order > 0 ? (ulong)PageFlags.Head : 0,
-            Mapcount = PageDescriptor.NoMapcount,
-        };
+        head->Flags = order > 0 ? (ulong)PageFlags.Head : 0;
+        head->Mapping = 0;
+        head->Index = 0;
+        head->Private = 0;
+        head->Spare = 0;
+        head->Refcount = 0;
     }
 
     /// <summary>
@@ -108,10 +122,18 @@ internal static unsafe class CompoundPage
             head[i] = pristine;
     }
 
-    /// <summary>A frozen compound block, as kept on per-CPU lists: tails stamped, page[1] holds the order.</summary>
+    /// <summary>
+    /// Makes a pristine block taken from the buddy core a frozen folio, as kept on per-CPU lists
+    /// and handed to <see cref="Thaw"/>: tails stamped, page[1]/page[2] prepared, no reference.
+    /// O(2^order).
+    /// </summary>
     public static void PrepFrozen(PageDescriptor* head, uint headPfn, int order)
     {
-        PrepFrozenHead(head, order);
+        *head = new PageDescriptor
+        {
+            Flags = order > 0 ? (ulong)PageFlags.Head : 0,
+            Mapcount = PageDescriptor.NoMapcount,
+        };
         if (order == 0)
             return;
         StampTails(head, headPfn, order);

@@ -7,47 +7,57 @@ namespace LargeFolios.BuddyAllocator;
 /// <summary>
 /// A handle to a folio: 2^<see cref="Order"/> naturally aligned pages starting at
 /// <see cref="Pfn"/> in one <see cref="BuddyAllocator.Arena"/> (Linux's <c>struct folio *</c>).
-/// The handle is a value; the folio's state lives in its descriptors. A handle kept across a
-/// split or free is stale, and operations on it are refused.
 /// </summary>
+/// <remarks>
+/// The handle is one 64-bit word: PFN (bits 0-31), order (32-39) and the arena's id (40-63). It
+/// holds no object reference, so it is blittable: it can live in native memory, and storing it
+/// costs no GC write barrier. The folio's state lives in its descriptors; a handle kept across a
+/// split or free is stale, and operations on it are refused.
+/// </remarks>
 public readonly unsafe struct Folio : IEquatable<Folio>
 {
-    private readonly Arena? _arena;
-    private readonly uint _pfn;
-    private readonly int _order;
+    private const int OrderShift = 32;
+    private const int ArenaShift = 40;
 
-    internal Folio(Arena arena, uint pfn, int order)
-    {
-        _arena = arena;
-        _pfn = pfn;
-        _order = order;
-    }
+    private readonly ulong _value;
+
+    internal Folio(int arenaId, uint pfn, int order) =>
+        _value = pfn | ((ulong)(uint)order << OrderShift) | ((ulong)(uint)arenaId << ArenaShift);
+
+    /// <summary>True for <c>default(Folio)</c>.</summary>
+    public bool IsNull => _value == 0;
+
+    /// <summary>The head page's frame number.</summary>
+    public uint Pfn => (uint)_value;
+
+    /// <summary>log2 of the page count.</summary>
+    public int Order => (byte)(_value >> OrderShift);
+
+    /// <summary>Pages in the folio (Linux folio_nr_pages).</summary>
+    public int PageCount => 1 << Order;
+
+    /// <summary>Bytes in the folio (Linux folio_size).</summary>
+    public long Size => (long)PageGeometry.PageSize << Order;
 
     /// <summary>The arena the folio belongs to.</summary>
     /// <exception cref="InvalidOperationException">The handle is <c>default(Folio)</c>.</exception>
-    public Arena Arena => _arena ?? throw new InvalidOperationException("default(Folio) belongs to no arena.");
-
-    /// <summary>True for <c>default(Folio)</c>.</summary>
-    public bool IsNull => _arena is null;
-
-    /// <summary>The head page's frame number.</summary>
-    public uint Pfn => _pfn;
-
-    /// <summary>log2 of the page count.</summary>
-    public int Order => _order;
-
-    /// <summary>Pages in the folio (Linux folio_nr_pages).</summary>
-    public int PageCount => 1 << _order;
-
-    /// <summary>Bytes in the folio (Linux folio_size).</summary>
-    public long Size => (long)PageGeometry.PageSize << _order;
+    /// <exception cref="ObjectDisposedException">The arena has been disposed.</exception>
+    public Arena Arena
+    {
+        get
+        {
+            if (_value == 0)
+                throw new InvalidOperationException("default(Folio) belongs to no arena.");
+            return ArenaRegistry.Find(ArenaId) ?? throw new ObjectDisposedException(nameof(BuddyAllocator.Arena), $"The arena of {this} has been disposed.");
+        }
+    }
 
     /// <summary>The first byte; naturally aligned to <see cref="Size"/>.</summary>
     /// <exception cref="InvalidOperationException">The arena is metadata-only.</exception>
-    public byte* Address => Arena.PfnToAddress(_pfn);
+    public byte* Address => Arena.PfnToAddress(Pfn);
 
     /// <summary>The head page's descriptor.</summary>
-    public ref PageDescriptor Head => ref Arena.Page(_pfn);
+    public ref PageDescriptor Head => ref Arena.Page(Pfn);
 
     /// <summary>The current reference count.</summary>
     public int Refcount => Volatile.Read(ref Head.Refcount);
@@ -56,12 +66,12 @@ public readonly unsafe struct Folio : IEquatable<Folio>
     public bool IsAnonymous => (Head.Mapping & PageDescriptor.MappingAnon) != 0;
 
     /// <summary>True from order 1 up (Linux folio_test_large).</summary>
-    public bool IsLarge => _order > 0;
+    public bool IsLarge => Order > 0;
 
-    internal Arena? ArenaOrNull
+    internal int ArenaId
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
-        get => _arena;
+        get => (int)(_value >> ArenaShift);
     }
 
     /// <summary>The folio's bytes.</summary>
@@ -69,7 +79,7 @@ public readonly unsafe struct Folio : IEquatable<Folio>
     public Span<byte> AsSpan()
     {
         if (Size > int.MaxValue)
-            throw new InvalidOperationException($"Folio at PFN 0x{_pfn:x} order {_order} is {Size} bytes, too large for one Span<byte>.");
+            throw new InvalidOperationException($"{this} is {Size} bytes, too large for one Span<byte>.");
         return new Span<byte>(Address, (int)Size);
     }
 
@@ -77,18 +87,18 @@ public readonly unsafe struct Folio : IEquatable<Folio>
     public uint PagePfn(int index)
     {
         if ((uint)index >= (uint)PageCount)
-            throw new ArgumentOutOfRangeException(nameof(index), index, $"Folio at PFN 0x{_pfn:x} order {_order} has pages 0..{PageCount - 1}.");
-        return _pfn + (uint)index;
+            throw new ArgumentOutOfRangeException(nameof(index), index, $"{this} has pages 0..{PageCount - 1}.");
+        return Pfn + (uint)index;
     }
 
     /// <summary>True when both handles name the same folio of the same arena.</summary>
-    public bool Equals(Folio other) => ReferenceEquals(_arena, other._arena) && _pfn == other._pfn && _order == other._order;
+    public bool Equals(Folio other) => _value == other._value;
 
     /// <inheritdoc/>
     public override bool Equals(object? obj) => obj is Folio other && Equals(other);
 
     /// <inheritdoc/>
-    public override int GetHashCode() => HashCode.Combine(_arena, _pfn, _order);
+    public override int GetHashCode() => _value.GetHashCode();
 
     /// <summary>Equality of handles.</summary>
     public static bool operator ==(Folio left, Folio right) => left.Equals(right);
@@ -97,5 +107,5 @@ public readonly unsafe struct Folio : IEquatable<Folio>
     public static bool operator !=(Folio left, Folio right) => !left.Equals(right);
 
     /// <inheritdoc/>
-    public override string ToString() => _arena is null ? "folio (null)" : $"folio pfn 0x{_pfn:x} order {_order}";
+    public override string ToString() => IsNull ? "folio (null)" : $"folio pfn 0x{Pfn:x} order {Order}";
 }

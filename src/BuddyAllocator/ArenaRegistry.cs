@@ -1,0 +1,46 @@
+using System;
+using System.Threading;
+
+namespace LargeFolios.BuddyAllocator;
+
+/// <summary>
+/// Maps the arena ids carried in <see cref="Folio"/> handles back to their arenas. Ids are never
+/// reused, so a handle that outlives its arena finds nothing rather than a stranger. Arenas are
+/// held weakly: an arena nobody disposed can still be finalised.
+/// </summary>
+internal static class ArenaRegistry
+{
+    /// <summary>Ids fit the 24 bits a handle keeps for them; 0 is the null handle.</summary>
+    public const int MaxId = (1 << 24) - 1;
+
+    private static readonly Lock s_lock = new();
+    private static WeakReference<Arena>?[] s_arenas = new WeakReference<Arena>?[64];
+    private static int s_lastId;
+
+    public static int Register(Arena arena)
+    {
+        lock (s_lock)
+        {
+            if (s_lastId == MaxId)
+                throw new InvalidOperationException($"This process has created {MaxId} arenas; folio handles cannot name more.");
+            int id = ++s_lastId;
+            if (id >= s_arenas.Length)
+                Array.Resize(ref s_arenas, s_arenas.Length * 2);
+            s_arenas[id] = new WeakReference<Arena>(arena);
+            return id;
+        }
+    }
+
+    public static void Unregister(int id)
+    {
+        lock (s_lock)
+            s_arenas[id] = null;
+    }
+
+    /// <summary>The live arena with <paramref name="id"/>, or null once it is disposed or collected.</summary>
+    public static Arena? Find(int id)
+    {
+        WeakReference<Arena>?[] arenas = Volatile.Read(ref s_arenas);
+        return (uint)id < (uint)arenas.Length && arenas[id] is { } weak && weak.TryGetTarget(out Arena? arena) ? arena : null;
+    }
+}
