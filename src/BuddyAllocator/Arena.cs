@@ -848,7 +848,7 @@ public sealed unsafe partial class Arena : IDisposable
         throw new UnreachableException($"The free check failed for {where}, but no reason was found.");
     }
 
-    internal void ThrowIfMappedOrQueued(uint pfn, int order, string where)
+    private void ThrowIfMappedOrQueued(uint pfn, int order, string where)
     {
         ref PageDescriptor head = ref _pages[pfn];
         if (head.Mapcount != PageDescriptor.NoMapcount)

@@ -32,9 +32,15 @@ internal static unsafe class CurrentCpu
     private const int SlotBytes = 1 << SlotShift;
 
     // Per slot: (processor id << CountBits) | uses left before asking again; 0 = never asked.
-    private static readonly int* s_slots = (int*)NativeMemory.AlignedAlloc(Slots * SlotBytes, SlotBytes);
+    // Never freed: one table for the process, 16 KiB.
+    private static readonly int* s_slots = AllocateSlots();
 
-    static CurrentCpu() => NativeMemory.Clear(s_slots, Slots * SlotBytes);
+    private static int* AllocateSlots()
+    {
+        var slots = (int*)NativeMemory.AlignedAlloc(Slots * SlotBytes, SlotBytes);
+        NativeMemory.Clear(slots, Slots * SlotBytes);
+        return slots;
+    }
 
     /// <summary>The calling thread's processor id, at most <see cref="RefreshInterval"/> uses old.</summary>
     public static int Id
