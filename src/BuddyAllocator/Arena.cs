@@ -366,13 +366,18 @@ public sealed unsafe partial class Arena : IDisposable
     /// <summary>
     /// The per-CPU list of <paramref name="order"/> is empty: move a batch of blocks from the
     /// buddy core onto it (Linux <c>rmqueue_bulk</c>, <c>nr_pcp_alloc</c>: batch / 2^order
-    /// blocks, at least two) and return the first. Called with the set's lock held; releases it.
+    /// blocks, at least two, but no more than fit below high) and return the first. Called with
+    /// the set's lock held; releases it.
     /// </summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
     private uint RefillAndAllocate(PerCpuPages* pcp, int order)
     {
+        // Linux takes batch / 2^order blocks, at least two, and bounds only order 0 by the room
+        // left below high. Bounding every order keeps a refill of large blocks from overshooting
+        // high, which would make the next free drain what the refill just stamped.
         int wanted = pcp->Batch > 1 ? Math.Max(pcp->Batch >> order, 2) : 1;
-        wanted = Math.Min(wanted, MaxBlocksPerBatch);
+        int room = Math.Max((pcp->High - pcp->Count) >> order, 1);
+        wanted = Math.Min(Math.Min(wanted, room), MaxBlocksPerBatch);
         uint* blocks = stackalloc uint[MaxBlocksPerBatch];
         int taken = 0;
 
