@@ -23,6 +23,19 @@ public class PerCpuCacheTests
         TestHelpers.AssertFullyMerged(arena);
     }
 
+    [Theory]
+    [InlineData(600, 0)]     // room for one order-9 block below high: the refill takes only the one it hands out
+    [InlineData(2048, 512)]  // room for four: Linux's two blocks, one handed out, one cached
+    public void A_refill_never_overshoots_high(int high, int cachedAfter)
+    {
+        using var arena = Arenas.SingleCpu(64 * Arenas.MiB, high: high, batch: 63);
+        Folio thp = arena.Allocate(PageGeometry.PmdOrder);
+        Assert.Equal(cachedAfter, arena.CachedPages);
+        arena.Validate();
+        arena.Free(thp);
+        TestHelpers.AssertFullyMerged(arena);
+    }
+
     [Fact]
     public void A_freed_block_is_reused_from_the_cache_first()
     {
