@@ -17,7 +17,6 @@ public sealed unsafe partial class Arena
     public FolioRange SplitUniform(Folio folio, int newOrder)
     {
         bool anon = CheckSplit(folio, newOrder, folio.Pfn);
-        DebugVm.CheckFolio(this, folio.Pfn, folio.Order);
         SplitToOrder(folio.Pfn, folio.Order, newOrder, anon);
         return new FolioRange(this, folio.Pfn, 1u << folio.Order);
     }
@@ -38,7 +37,6 @@ public sealed unsafe partial class Arena
     public FolioRange SplitNonUniform(Folio folio, int newOrder, uint splitAtPfn)
     {
         bool anon = CheckSplit(folio, newOrder, splitAtPfn);
-        DebugVm.CheckFolio(this, folio.Pfn, folio.Order);
 
         uint head = folio.Pfn;
         int order = folio.Order;
@@ -68,6 +66,10 @@ public sealed unsafe partial class Arena
 
         uint pfn = folio.Pfn;
         int order = folio.Order;
+        // Linux splits a locked folio, so the lock and LRU flags are no obstacle here.
+        if (!IsFreeable(pages + pfn, order, checkedFlags: 0))
+            ThrowNotFreeable(pfn, order, checkedFlags: 0);
+
         string where = $"folio at PFN 0x{pfn:x}{AddressText(pfn)} order {order}";
         if ((uint)newOrder >= (uint)order)
         {
@@ -82,9 +84,6 @@ public sealed unsafe partial class Arena
         }
 
         ref PageDescriptor head = ref pages[pfn];
-        if (!IsFreeable(pages + pfn, order))
-            ThrowNotFreeable(pfn, order);
-
         for (int i = 1; i < 1 << order; i++)
         {
             if (pages[pfn + i].Mapcount != PageDescriptor.NoMapcount)
@@ -103,6 +102,11 @@ public sealed unsafe partial class Arena
                 pfn);
         }
 
+        // Linux freezes the refcount before it splits: a racing Get fails rather than landing
+        // on one of the new folios. Every new folio then gets one reference.
+        DebugVm.CheckFolio(this, pfn, order);
+        if (!TryFreezeRefcount(pages + pfn))
+            ThrowNotFreeable(pfn, order, checkedFlags: 0);
         return anon;
     }
 
@@ -117,14 +121,16 @@ public sealed unsafe partial class Arena
     {
         PageDescriptor* old = _pages + headPfn;
         PageDescriptor template = *old;
-        ulong flags = template.Flags & ~(ulong)PageFlags.Head;
+        // No LRU is modelled at this layer: the new folios are on none.
+        ulong flags = template.Flags & ~(ulong)(PageFlags.Head | PageFlags.Lru);
         if (newOrder > 0)
             flags |= (ulong)PageFlags.Head;
         bool rmappable = anon && newOrder > 1;
 
-        // The first new folio keeps the old head's words (its list links among them) and
-        // reference; only its order changes.
+        // The first new folio keeps the old head's words (its list links among them); its order
+        // changes and it gets back the reference the split froze.
         old->Flags = flags;
+        old->Refcount = 1;
         if (newOrder > 0)
         {
             CompoundPage.StampTails(old, headPfn, newOrder);

@@ -28,14 +28,20 @@ namespace LargeFolios.BuddyAllocator;
 /// the fast paths; when it is busy the operation goes to the zone directly, as Linux does when
 /// <c>pcp_spin_trylock</c> fails. A block may be freed on any thread: it joins the freeing CPU's
 /// cache, whichever CPU allocated it.</para>
-/// <para><b>Lifetime.</b> <see cref="Dispose"/> releases the memory; any later call throws
-/// <see cref="ObjectDisposedException"/>. Disposing while other threads still use the arena is a
-/// caller bug that is not detected.</para>
+/// <para><b>Lifetime.</b> An arena lives until <see cref="Dispose"/>, which releases its memory;
+/// any later call throws <see cref="ObjectDisposedException"/>. Folio handles name their arena
+/// by id, and the registry that resolves ids holds the arena, so it is never collected while
+/// a call on it runs; an arena never disposed is never freed (as NativeMemory). Disposing
+/// while other threads still use the arena is a caller bug that is not detected.</para>
 /// </remarks>
 public sealed unsafe partial class Arena : IDisposable
 {
     // Refills take at most this many blocks at once, so their PFNs fit a stack buffer.
     private const int MaxBlocksPerBatch = 64;
+
+    // Linux PAGE_FLAGS_CHECK_AT_FREE, reduced to the modelled flags: a freed folio is unlocked and
+    // on no LRU list, whose links the free lists would overwrite.
+    private const ulong FlagsCheckedAtFree = (ulong)(PageFlags.Locked | PageFlags.Lru);
 
     private readonly Zone _zone;
     private readonly long _totalPages;
@@ -107,9 +113,6 @@ public sealed unsafe partial class Arena : IDisposable
             throw;
         }
     }
-
-    /// <summary>Releases the native memory if <see cref="Dispose"/> was never called.</summary>
-    ~Arena() => ReleaseNativeMemory();
 
     /// <summary>The largest block order (Linux MAX_PAGE_ORDER).</summary>
     public int MaxOrder => _maxOrder;
@@ -463,26 +466,42 @@ public sealed unsafe partial class Arena : IDisposable
         if (folio.ArenaId == _id && pages != null && IsFreeable(pages + pfn, order) && ((_perCpuOrders >> order) & 1) != 0)
         {
             DebugVm.CheckFolio(this, pfn, order);
-            PerCpuPages* pcp = _perCpu + (CurrentCpu.Id & _perCpuMask);
-            if (pcp->Lock.TryEnter())
+            if (TryFreezeRefcount(pages + pfn))
             {
-                // Frozen under the lock: once it is on the list another thread may take it.
-                CompoundPage.Freeze(pages + pfn, order);
-                pcp->Lists[order].AddHead(pages, pfn);
-                pcp->Count += 1 << order;
-                if (pcp->Count < pcp->High)
+                PerCpuPages* pcp = _perCpu + (CurrentCpu.Id & _perCpuMask);
+                if (pcp->Lock.TryEnter())
                 {
-                    pcp->Lock.Exit();
+                    // Frozen under the lock: once it is on the list another thread may take it.
+                    CompoundPage.Freeze(pages + pfn, order);
+                    pcp->Lists[order].AddHead(pages, pfn);
+                    pcp->Count += 1 << order;
+                    if (pcp->Count < pcp->High)
+                    {
+                        pcp->Lock.Exit();
+                        return;
+                    }
+
+                    DrainAndUnlock(pcp, order);
                     return;
                 }
 
-                DrainAndUnlock(pcp, order);
+                CurrentCpu.Forget();
+                FreeBlockToZone(pfn, order);
                 return;
             }
         }
 
         FreeSlow(folio);
     }
+
+    /// <summary>
+    /// Linux <c>folio_ref_freeze(folio, 1)</c>: the commit point of every free and split. Only one
+    /// of two threads racing to free the same folio gets past it; the other is told the folio is
+    /// already free, and no list sees the block twice.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryFreezeRefcount(PageDescriptor* head) =>
+        Interlocked.CompareExchange(ref head->Refcount, 0, 1) == 1;
 
     /// <summary>The frees the fast path declined: diagnoses bad handles, else frees through <see cref="FreeBlock"/>.</summary>
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -496,9 +515,11 @@ public sealed unsafe partial class Arena : IDisposable
         int order = folio.Order;
         if (!IsFreeable(pages + pfn, order))
             ThrowNotFreeable(pfn, order);
+        DebugVm.CheckFolio(this, pfn, order);
+        if (!TryFreezeRefcount(pages + pfn))
+            ThrowNotFreeable(pfn, order);
 
-        // A good folio gets here only when its order is not cached or the CPU's cache was busy.
-        CurrentCpu.Forget();
+        // A good folio gets here when its order is not cached, or a racing Get took a reference.
         FreeBlock(pfn, order);
     }
 
@@ -526,19 +547,33 @@ public sealed unsafe partial class Arena : IDisposable
         int order = !page.IsTail && page.IsHead ? _pages[pfn + 1].FolioOrder : 0;
         if (!IsFreeable(_pages + pfn, order))
             ThrowNotFreeable(pfn, order);
+        DebugVm.CheckFolio(this, pfn, order);
+        if (!TryFreezeRefcount(_pages + pfn))
+            ThrowNotFreeable(pfn, order);
         FreeBlock(pfn, order);
     }
 
-    /// <summary>Takes another reference to a live folio (Linux <c>folio_get</c>).</summary>
+    /// <summary>
+    /// Takes another reference to a live folio (Linux <c>folio_try_get</c>: never resurrects a
+    /// folio whose count already reached zero).
+    /// </summary>
     public void Get(Folio folio)
     {
         if (folio.ArenaId != _id || _pages == null)
             ThrowForeignFolio(folio);
         ref PageDescriptor head = ref _pages[folio.Pfn];
-        if (head.IsTail || Volatile.Read(ref head.Refcount) <= 0)
-            ThrowNotFreeable(folio.Pfn, folio.Order);
-        Interlocked.Increment(ref head.Refcount);
+        while (true)
+        {
+            int refs = Volatile.Read(ref head.Refcount);
+            if (head.IsTail || refs <= 0 || ActualOrder(folio.Pfn) != folio.Order)
+                ThrowNotFreeable(folio.Pfn, folio.Order);
+            if (Interlocked.CompareExchange(ref head.Refcount, refs + 1, refs) == refs)
+                return;
+        }
     }
+
+    /// <summary>The order of the folio headed at <paramref name="pfn"/>, read from its descriptors.</summary>
+    private int ActualOrder(uint pfn) => _pages[pfn].IsHead ? _pages[pfn + 1].FolioOrder : 0;
 
     /// <summary>
     /// Drops a reference (Linux <c>folio_put</c>); the last one frees the folio, which must then be
@@ -561,12 +596,20 @@ public sealed unsafe partial class Arena : IDisposable
                 // The last reference: check everything before giving it up, so a refused free
                 // leaves the folio exactly as it was.
                 if (!IsFreeable(pages + pfn, folio.Order))
+                {
+                    if (Volatile.Read(ref head.Refcount) != 1)
+                        continue;   // a racing Get or Put: look again
                     ThrowNotFreeable(pfn, folio.Order);
+                }
+
+                DebugVm.CheckFolio(this, pfn, folio.Order);
+                if (!TryFreezeRefcount(pages + pfn))
+                    continue;
                 FreeBlock(pfn, folio.Order);
                 return true;
             }
 
-            if (refs <= 0 || head.IsTail)
+            if (refs <= 0 || head.IsTail || ActualOrder(pfn) != folio.Order)
                 ThrowNotFreeable(pfn, folio.Order);
             if (Interlocked.CompareExchange(ref head.Refcount, refs - 1, refs) == refs)
                 return false;
@@ -579,14 +622,16 @@ public sealed unsafe partial class Arena : IDisposable
     /// when it fails.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool IsFreeable(PageDescriptor* head, int order)
+    private static bool IsFreeable(PageDescriptor* head, int order, ulong checkedFlags = FlagsCheckedAtFree)
     {
-        bool ok = (head->CompoundHead == 0) & (head->Refcount == 1) & (head->Mapcount == PageDescriptor.NoMapcount);
+        ulong expectedFlags = order > 0 ? (ulong)PageFlags.Head : 0;
+        bool ok = (head->CompoundHead == 0) & (head->Refcount == 1) & (head->Mapcount == PageDescriptor.NoMapcount)
+            & ((head->Flags & (checkedFlags | (ulong)PageFlags.Head)) == expectedFlags);
         if (order == 0)
-            return ok & !head->IsHead;
+            return ok;
 
         PageDescriptor* second = head + 1;
-        ok &= head->IsHead & (second->FolioOrder == order)
+        ok &= (second->FolioOrder == order)
             & (second->EntireMapcount == -1) & (second->LargeMapcount == -1)
             & (second->NrPagesMapped == 0) & (second->Pincount == 0);
         if (order >= 2)
@@ -601,7 +646,6 @@ public sealed unsafe partial class Arena : IDisposable
     /// </summary>
     private void FreeBlock(uint pfn, int order)
     {
-        DebugVm.CheckFolio(this, pfn, order);
         PageDescriptor* head = _pages + pfn;
         if (((_perCpuOrders >> order) & 1) != 0)
         {
@@ -731,11 +775,7 @@ public sealed unsafe partial class Arena : IDisposable
     // ---------------------------------------------------------------- lifetime
 
     /// <summary>Releases the memory and descriptors. Idempotent.</summary>
-    public void Dispose()
-    {
-        ReleaseNativeMemory();
-        GC.SuppressFinalize(this);
-    }
+    public void Dispose() => ReleaseNativeMemory();
 
     private void ReleaseNativeMemory()
     {
@@ -816,7 +856,7 @@ public sealed unsafe partial class Arena : IDisposable
     /// <summary>The detailed diagnosis after <see cref="IsFreeable"/> failed (Linux <c>bad_page</c> reasons).</summary>
     [DoesNotReturn]
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void ThrowNotFreeable(uint pfn, int order)
+    private void ThrowNotFreeable(uint pfn, int order, ulong checkedFlags = FlagsCheckedAtFree)
     {
         ref PageDescriptor head = ref _pages[pfn];
         string where = $"folio at PFN 0x{pfn:x}{AddressText(pfn)} order {order}";
@@ -834,7 +874,7 @@ public sealed unsafe partial class Arena : IDisposable
                 BadFolioReason.AlreadyFree, pfn, order);
         }
 
-        int actual = head.IsHead ? _pages[pfn + 1].FolioOrder : 0;
+        int actual = ActualOrder(pfn);
         if (actual != order)
         {
             ThrowHelper.ThrowBadFolio(
@@ -847,6 +887,13 @@ public sealed unsafe partial class Arena : IDisposable
             ThrowHelper.ThrowBadFolio(
                 $"Cannot free {where}: it holds {head.Refcount} references; expected exactly 1 (use Put to drop a shared reference).",
                 BadFolioReason.StillReferenced, pfn, order);
+        }
+
+        if ((head.Flags & checkedFlags) != 0)
+        {
+            ThrowHelper.ThrowBadFolio(
+                $"Cannot free {where}: flags 0x{head.Flags:x} have PG_locked or PG_lru set; expected the folio unlocked and off every LRU list.",
+                BadFolioReason.LockedOrOnLru, pfn, order);
         }
 
         ThrowIfMappedOrQueued(pfn, order, where);

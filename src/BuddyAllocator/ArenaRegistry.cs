@@ -6,7 +6,8 @@ namespace LargeFolios.BuddyAllocator;
 /// <summary>
 /// Maps the arena ids carried in <see cref="Folio"/> handles back to their arenas. Ids are never
 /// reused, so a handle that outlives its arena finds nothing rather than a stranger. Arenas are
-/// held weakly: an arena nobody disposed can still be finalised.
+/// held until they are disposed, so none is collected (and its memory freed) while a call
+/// reached through a handle still runs on it.
 /// </summary>
 internal static class ArenaRegistry
 {
@@ -14,7 +15,7 @@ internal static class ArenaRegistry
     public const int MaxId = (1 << 24) - 1;
 
     private static readonly Lock s_lock = new();
-    private static WeakReference<Arena>?[] s_arenas = new WeakReference<Arena>?[64];
+    private static Arena?[] s_arenas = new Arena?[64];
     private static int s_lastId;
 
     public static int Register(Arena arena)
@@ -26,7 +27,7 @@ internal static class ArenaRegistry
             int id = ++s_lastId;
             if (id >= s_arenas.Length)
                 Array.Resize(ref s_arenas, s_arenas.Length * 2);
-            s_arenas[id] = new WeakReference<Arena>(arena);
+            s_arenas[id] = arena;
             return id;
         }
     }
@@ -37,10 +38,10 @@ internal static class ArenaRegistry
             s_arenas[id] = null;
     }
 
-    /// <summary>The live arena with <paramref name="id"/>, or null once it is disposed or collected.</summary>
+    /// <summary>The live arena with <paramref name="id"/>, or null once it is disposed.</summary>
     public static Arena? Find(int id)
     {
-        WeakReference<Arena>?[] arenas = Volatile.Read(ref s_arenas);
-        return (uint)id < (uint)arenas.Length && arenas[id] is { } weak && weak.TryGetTarget(out Arena? arena) ? arena : null;
+        Arena?[] arenas = Volatile.Read(ref s_arenas);
+        return (uint)id < (uint)arenas.Length ? Volatile.Read(ref arenas[id]) : null;
     }
 }

@@ -127,14 +127,30 @@ internal static unsafe class ArenaValidator
                     Fail(pfn, $"per-CPU list of order {order}: back link 0x{head.ListPrev:x}; expected 0x{prev:x}");
                 if (head.Refcount != 0 || head.IsTail || head.Mapcount != PageDescriptor.NoMapcount || head.IsHead != (order > 0))
                     Fail(pfn, $"cached order-{order} block head has refcount {head.Refcount}, compound head 0x{head.CompoundHead:x}, mapcount word 0x{head.PageTypeWord:x8}, flags 0x{head.Flags:x}; expected a frozen head");
-                if (order > 0 && pages[pfn + 1].FolioOrder != order)
-                    Fail(pfn + 1, $"cached order-{order} block's page[1] holds order {pages[pfn + 1].FolioOrder}");
+                if (head.Mapping != 0 || head.Index != 0 || head.Private != 0)
+                    Fail(pfn, $"cached order-{order} block head keeps owner words (mapping 0x{head.Mapping:x}, index {head.Index}, private {head.Private}); expected them cleared");
+
+                if (order > 0)
+                {
+                    // Thaw rewrites only the flags and mm ids of page[1] and the links of
+                    // page[2]: everything else must already be as prep_compound_head leaves it.
+                    ref PageDescriptor second = ref pages[pfn + 1];
+                    if (second.FolioOrder != order || second.NrPages != 1u << order || second.LargeMapcount != -1
+                        || second.EntireMapcount != -1 || second.NrPagesMapped != 0 || second.Pincount != 0)
+                    {
+                        Fail(pfn + 1, $"cached order-{order} block's page[1] holds order {second.FolioOrder}, nr_pages {second.NrPages}, mapcounts {second.LargeMapcount}/{second.EntireMapcount}/{second.NrPagesMapped}, pincount {second.Pincount}; expected a freshly prepared folio");
+                    }
+
+                    if (order >= 2 && pages[pfn + 2].DeferredQueue != 0)
+                        Fail(pfn + 2, $"cached order-{order} block is still on deferred-split queue {pages[pfn + 2].DeferredQueue}");
+                }
 
                 ulong tag = PageDescriptor.TailTag(pfn);
                 for (uint i = 1; i < 1u << order; i++)
                 {
-                    if (pages[pfn + i].CompoundHead != tag || pages[pfn + i].Refcount != 0)
-                        Fail(pfn + i, $"tail {i} of cached order-{order} block 0x{pfn:x} has compound head 0x{pages[pfn + i].CompoundHead:x}, refcount {pages[pfn + i].Refcount}; expected 0x{tag:x}, 0");
+                    ref PageDescriptor tail = ref pages[pfn + i];
+                    if (tail.CompoundHead != tag || tail.Refcount != 0 || (i >= 3 && tail.Mapping != PageDescriptor.TailMapping))
+                        Fail(pfn + i, $"tail {i} of cached order-{order} block 0x{pfn:x} has compound head 0x{tail.CompoundHead:x}, refcount {tail.Refcount}, mapping 0x{tail.Mapping:x}; expected 0x{tag:x}, 0 and TAIL_MAPPING");
                 }
 
                 if (owners != null)
@@ -192,6 +208,8 @@ internal static unsafe class ArenaValidator
         if (head.Mapcount < -1)
             Fail(pfn, $"mapcount {head.Mapcount}; expected -1 or more");
 
+        if (head.IsHead && pfn + 1L >= arena.TotalPages)
+            Fail(pfn, "head flag on the arena's last page, which has no page[1]");
         int order = head.IsHead ? pages[pfn + 1].FolioOrder : 0;
         if (expectedOrder >= 0 && order != expectedOrder)
             Fail(pfn, $"folio has order {order}; expected {expectedOrder}");

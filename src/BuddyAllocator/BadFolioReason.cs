@@ -35,4 +35,7 @@ public enum BadFolioReason
 
     /// <summary>The folio is on a deferred-split queue.</summary>
     OnDeferredList,
+
+    /// <summary>The folio is locked (PG_locked) or on an LRU list (PG_lru).</summary>
+    LockedOrOnLru,
 }

@@ -23,7 +23,19 @@ internal static unsafe class DebugVm
     public static void CheckFolio(Arena arena, uint pfn, int order) =>
         ArenaValidator.CheckLiveFolio(arena, pfn, order, owners: null);
 
+    /// <summary>Checks a per-CPU set whose lock the caller holds; on failure the lock is released
+    /// before the exception leaves, so the report does not turn into a hang.</summary>
     [Conditional("DEBUG_VM")]
-    public static void CheckPerCpuSetLocked(Arena arena, PerCpuPages* pcp) =>
-        ArenaValidator.CheckPerCpuSet(arena, pcp, owners: null);
+    public static void CheckPerCpuSetLocked(Arena arena, PerCpuPages* pcp)
+    {
+        try
+        {
+            ArenaValidator.CheckPerCpuSet(arena, pcp, owners: null);
+        }
+        catch
+        {
+            pcp->Lock.Exit();
+            throw;
+        }
+    }
 }

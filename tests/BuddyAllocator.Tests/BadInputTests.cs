@@ -167,6 +167,29 @@ public unsafe class BadInputTests
     }
 
     [Theory]
+    [InlineData(PageFlags.Locked)]
+    [InlineData(PageFlags.Lru)]
+    public void Freeing_a_locked_folio_or_one_on_an_lru(PageFlags flag)
+    {
+        using var arena = new Arena(4 * Arenas.MiB);
+        Folio folio = arena.Allocate(3);
+        arena.Page(folio.Pfn).Flags |= (ulong)flag;
+        var before = ArenaSnapshot.Take(arena);
+        var error = Assert.Throws<BadFolioException>(() => arena.Free(folio));
+        Assert.Equal(BadFolioReason.LockedOrOnLru, error.Reason);
+        Assert.Contains($"PFN 0x{folio.Pfn:x}", error.Message);
+        Assert.Throws<BadFolioException>(() => arena.Put(folio));
+        before.AssertUnchanged(arena);
+
+        // Linux splits locked folios: the lock is no obstacle to a split, and the new folios keep it.
+        if (flag == PageFlags.Locked)
+        {
+            foreach (Folio part in arena.SplitUniform(folio, 0))
+                Assert.NotEqual(0UL, arena.Page(part.Pfn).Flags & (ulong)PageFlags.Locked);
+        }
+    }
+
+    [Theory]
     [InlineData(4, 4)]
     [InlineData(4, 5)]
     [InlineData(4, -1)]

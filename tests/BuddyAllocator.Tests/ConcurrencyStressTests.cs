@@ -135,4 +135,75 @@ public unsafe class ConcurrencyStressTests
             arena.Free(left);
         TestHelpers.AssertFullyMerged(arena);
     }
+
+    /// <summary>Two threads free the same folio at once: the refcount freeze lets exactly one through.</summary>
+    [Fact]
+    public void A_racing_double_free_is_caught_exactly_once()
+    {
+        using var arena = new Arena(16 * Arenas.MiB);
+        for (int round = 0; round < 2000; round++)
+        {
+            Folio folio = arena.Allocate(round % 4 == 1 ? 0 : round % 4);
+            int freed = 0, refused = 0;
+            using var start = new Barrier(2);
+            void Race()
+            {
+                start.SignalAndWait();
+                try
+                {
+                    arena.Free(folio);
+                    Interlocked.Increment(ref freed);
+                }
+                catch (BadFolioException e) when (e.Reason is BadFolioReason.AlreadyFree or BadFolioReason.StillReferenced)
+                {
+                    Interlocked.Increment(ref refused);
+                }
+            }
+
+            var other = new Thread(Race);
+            other.Start();
+            Race();
+            other.Join();
+            Assert.Equal(1, freed);
+            Assert.Equal(1, refused);
+        }
+
+        TestHelpers.AssertFullyMerged(arena);
+    }
+
+    /// <summary>Get racing the last Put never revives a freed folio.</summary>
+    [Fact]
+    public void Get_racing_the_last_put_never_resurrects_the_folio()
+    {
+        using var arena = new Arena(16 * Arenas.MiB);
+        for (int round = 0; round < 2000; round++)
+        {
+            Folio folio = arena.Allocate(2);
+            bool got = false, freed = false;
+            using var start = new Barrier(2);
+            var getter = new Thread(() =>
+            {
+                start.SignalAndWait();
+                try
+                {
+                    arena.Get(folio);
+                    got = true;
+                }
+                catch (BadFolioException e) when (e.Reason == BadFolioReason.AlreadyFree)
+                {
+                }
+            });
+            getter.Start();
+            start.SignalAndWait();
+            freed = arena.Put(folio);
+            getter.Join();
+
+            Assert.True(got != freed, $"round {round}: got {got}, freed {freed}");
+            if (got)
+                Assert.True(arena.Put(folio));
+            arena.Validate();
+        }
+
+        TestHelpers.AssertFullyMerged(arena);
+    }
 }
