@@ -104,9 +104,9 @@ public sealed unsafe partial class Arena
 
         // Linux freezes the refcount before it splits: a racing Get fails rather than landing
         // on one of the new folios. Every new folio then gets one reference.
-        DebugVm.CheckFolio(this, pfn, order);
         if (!TryFreezeRefcount(pages + pfn))
             ThrowNotFreeable(pfn, order, checkedFlags: 0);
+        DebugVm.CheckFolio(this, pfn, order, frozen: true);
         return anon;
     }
 

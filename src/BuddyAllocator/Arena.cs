@@ -465,9 +465,9 @@ public sealed unsafe partial class Arena : IDisposable
         PageDescriptor* pages = _pages;
         if (folio.ArenaId == _id && pages != null && IsFreeable(pages + pfn, order) && ((_perCpuOrders >> order) & 1) != 0)
         {
-            DebugVm.CheckFolio(this, pfn, order);
             if (TryFreezeRefcount(pages + pfn))
             {
+                DebugVm.CheckFolio(this, pfn, order, frozen: true);
                 PerCpuPages* pcp = _perCpu + (CurrentCpu.Id & _perCpuMask);
                 if (pcp->Lock.TryEnter())
                 {
@@ -515,9 +515,9 @@ public sealed unsafe partial class Arena : IDisposable
         int order = folio.Order;
         if (!IsFreeable(pages + pfn, order))
             ThrowNotFreeable(pfn, order);
-        DebugVm.CheckFolio(this, pfn, order);
         if (!TryFreezeRefcount(pages + pfn))
             ThrowNotFreeable(pfn, order);
+        DebugVm.CheckFolio(this, pfn, order, frozen: true);
 
         // A good folio gets here when its order is not cached, or a racing Get took a reference.
         FreeBlock(pfn, order);
@@ -547,9 +547,9 @@ public sealed unsafe partial class Arena : IDisposable
         int order = !page.IsTail && page.IsHead ? _pages[pfn + 1].FolioOrder : 0;
         if (!IsFreeable(_pages + pfn, order))
             ThrowNotFreeable(pfn, order);
-        DebugVm.CheckFolio(this, pfn, order);
         if (!TryFreezeRefcount(_pages + pfn))
             ThrowNotFreeable(pfn, order);
+        DebugVm.CheckFolio(this, pfn, order, frozen: true);
         FreeBlock(pfn, order);
     }
 
@@ -602,9 +602,9 @@ public sealed unsafe partial class Arena : IDisposable
                     ThrowNotFreeable(pfn, folio.Order);
                 }
 
-                DebugVm.CheckFolio(this, pfn, folio.Order);
                 if (!TryFreezeRefcount(pages + pfn))
                     continue;
+                DebugVm.CheckFolio(this, pfn, folio.Order, frozen: true);
                 FreeBlock(pfn, folio.Order);
                 return true;
             }

@@ -195,7 +195,7 @@ internal static unsafe class ArenaValidator
     /// One live folio's layout: the head, page[1] and page[2] words, and every tail pointing at
     /// the head. Returns the folio's order.
     /// </summary>
-    public static int CheckLiveFolio(Arena arena, uint pfn, int expectedOrder, byte[]? owners)
+    public static int CheckLiveFolio(Arena arena, uint pfn, int expectedOrder, byte[]? owners, bool frozen = false)
     {
         PageDescriptor* pages = arena.Pages;
         ref PageDescriptor head = ref pages[pfn];
@@ -203,7 +203,7 @@ internal static unsafe class ArenaValidator
             Fail(pfn, $"reached a tail page (of 0x{head.HeadPfn:x}) where a folio head was expected: overlapping or leaked folio");
         if (head.HasPageType)
             Fail(pfn, $"page type word 0x{head.PageTypeWord:x8} on a page that is neither free nor cached");
-        if (head.Refcount < 1)
+        if (frozen ? head.Refcount != 0 : head.Refcount < 1)
             Fail(pfn, $"refcount {head.Refcount} on a page that is neither free nor cached: leaked page");
         if (head.Mapcount < -1)
             Fail(pfn, $"mapcount {head.Mapcount}; expected -1 or more");

@@ -19,9 +19,10 @@ internal static unsafe class DebugVm
         false;
 #endif
 
+    /// <summary>A whole live folio; <paramref name="frozen"/>: the caller froze its refcount to 0 to free or split it.</summary>
     [Conditional("DEBUG_VM")]
-    public static void CheckFolio(Arena arena, uint pfn, int order) =>
-        ArenaValidator.CheckLiveFolio(arena, pfn, order, owners: null);
+    public static void CheckFolio(Arena arena, uint pfn, int order, bool frozen = false) =>
+        ArenaValidator.CheckLiveFolio(arena, pfn, order, owners: null, frozen);
 
     /// <summary>Checks a per-CPU set whose lock the caller holds; on failure the lock is released
     /// before the exception leaves, so the report does not turn into a hang.</summary>
