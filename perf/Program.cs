@@ -26,11 +26,11 @@ internal static class Program
         Console.WriteLine($"\nsplit order-9 folio at PFN 0x{thp.Pfn:x} around PFN 0x{target:x}: orders [" +
             string.Join(", ", parts.Select(p => p.Pfn == target ? $"{{{p.Order}}}" : p.Order.ToString())) + "]");
 
-        // Fragment the arena: keep every other order-2 folio out of a batch.
+        // Fragment the arena: 2000 small folios of orders 0..4, then free every other one.
         var random = new Random(42);
         var live = new List<Folio>();
         for (int i = 0; i < 2000; i++)
-            live.Add(arena.Allocate(random.Next(0, 5) == 1 ? 0 : random.Next(0, 5), FolioKind.Plain));
+            live.Add(arena.Allocate(random.Next(0, 5)));
         for (int i = 0; i < live.Count; i += 2)
             arena.Free(live[i]);
         arena.DrainPerCpuCaches();
