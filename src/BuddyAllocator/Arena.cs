@@ -431,13 +431,12 @@ public sealed unsafe partial class Arena : IDisposable
 
     /// <summary>
     /// The buddy core had nothing: pages may sit in other CPUs' caches, so drain them all and try
-    /// once more (Linux drains every CPU's lists before an allocation is allowed to fail).
+    /// once more (Linux drains every CPU's lists before an allocation is allowed to fail). The
+    /// drain takes every set's lock even when the sets look empty: a refill or drain that another
+    /// thread has under way holds blocks that are in no list until its lock is released.
     /// </summary>
     private uint AllocateBlockAfterDrain(int order)
     {
-        if (CachedPages == 0)
-            return PageDescriptor.Nil;
-
         DrainPerCpuCaches();
         _zone.Lock.Enter();
         uint pfn = _zone.RemoveSmallestLocked(order);
