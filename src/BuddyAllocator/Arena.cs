@@ -457,37 +457,16 @@ public sealed unsafe partial class Arena : IDisposable
     /// referenced, mapped, pinned or queued; the arena is unchanged.</exception>
     public void Free(Folio folio)
     {
-        // The fast path: a checked folio of a cached order onto the calling CPU's cache. Any
-        // other case (bad handle, busy cache, uncached order) goes to FreeSlow.
+        // The fast path: the cheap check, the refcount freeze, then the calling CPU's cache. A
+        // handle that fails either goes to FreeSlow for the diagnosis.
         uint pfn = folio.Pfn;
         int order = folio.Order;
         PageDescriptor* pages = _pages;
-        if (folio.ArenaId == _id && pages != null && IsFreeable(pages + pfn, order) && ((_perCpuOrders >> order) & 1) != 0)
+        if (folio.ArenaId == _id && pages != null && IsFreeable(pages + pfn, order) && TryFreezeRefcount(pages + pfn))
         {
-            if (TryFreezeRefcount(pages + pfn))
-            {
-                DebugVm.CheckFolio(this, pfn, order, frozen: true);
-                PerCpuPages* pcp = _perCpu + (CurrentCpu.Id & _perCpuMask);
-                if (pcp->Lock.TryEnter())
-                {
-                    // Frozen under the lock: once it is on the list another thread may take it.
-                    CompoundPage.Freeze(pages + pfn, order);
-                    pcp->Lists[order].AddHead(pages, pfn);
-                    pcp->Count += 1 << order;
-                    if (pcp->Count < pcp->High)
-                    {
-                        pcp->Lock.Exit();
-                        return;
-                    }
-
-                    DrainAndUnlock(pcp, order);
-                    return;
-                }
-
-                CurrentCpu.Forget();
-                FreeBlockToZone(pfn, order);
-                return;
-            }
+            DebugVm.CheckFolio(this, pfn, order, frozen: true);
+            FreeBlock(pfn, order);
+            return;
         }
 
         FreeSlow(folio);
@@ -518,7 +497,8 @@ public sealed unsafe partial class Arena : IDisposable
             ThrowNotFreeable(pfn, order);
         DebugVm.CheckFolio(this, pfn, order, frozen: true);
 
-        // A good folio gets here when its order is not cached, or a racing Get took a reference.
+        // Only a racing Get or Put between the fast path's check and its freeze gets here with a
+        // good folio.
         FreeBlock(pfn, order);
     }
 
@@ -639,25 +619,30 @@ public sealed unsafe partial class Arena : IDisposable
     }
 
     /// <summary>
-    /// Releases a checked folio's block (Linux <c>free_frozen_pages</c>): to the calling CPU's
-    /// cache with its compound layout kept, draining a batch when the cache reaches its high
-    /// watermark; or, for uncached orders and a busy cache, to the buddy core.
+    /// Releases a checked, frozen folio's block (Linux <c>free_frozen_pages</c>): to the calling
+    /// CPU's cache with its compound layout kept, draining a batch when the cache reaches its high
+    /// watermark; or, for uncached orders and a busy cache, to the buddy core. Every call it makes
+    /// is its last act, so inlined into <see cref="Free(Folio)"/> it keeps that frame small.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void FreeBlock(uint pfn, int order)
     {
-        PageDescriptor* head = _pages + pfn;
         if (((_perCpuOrders >> order) & 1) != 0)
         {
             PerCpuPages* pcp = _perCpu + (CurrentCpu.Id & _perCpuMask);
             if (pcp->Lock.TryEnter())
             {
                 // Frozen under the lock: once it is on the list another thread may take it.
-                CompoundPage.Freeze(head, order);
+                CompoundPage.Freeze(_pages + pfn, order);
                 pcp->Lists[order].AddHead(_pages, pfn);
                 pcp->Count += 1 << order;
-                if (pcp->Count >= pcp->High)
-                    DrainLocked(pcp, order, all: false);
-                pcp->Lock.Exit();
+                if (pcp->Count < pcp->High)
+                {
+                    pcp->Lock.Exit();
+                    return;
+                }
+
+                DrainAndUnlock(pcp, order);
                 return;
             }
 
