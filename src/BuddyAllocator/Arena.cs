@@ -257,9 +257,7 @@ public sealed unsafe partial class Arena : IDisposable
         uint pfn = TakeCachedBlock(order, kind);
         if (pfn == PageDescriptor.Nil)
             return AllocateSlow(order, kind, throwWhenOutOfMemory: true);
-        CompoundPage.Thaw(_pages + pfn, pfn, order, kind);
-        DebugVm.CheckFolio(this, pfn, order);
-        return new Folio(_id, pfn, order);
+        return HandOut(pfn, order, kind);
     }
 
     /// <summary>Allocates a folio of 2^<paramref name="order"/> pages, or reports that none is free.</summary>
@@ -276,10 +274,17 @@ public sealed unsafe partial class Arena : IDisposable
             return !folio.IsNull;
         }
 
+        folio = HandOut(pfn, order, kind);
+        return true;
+    }
+
+    /// <summary>Thaws a frozen block into a live folio of <paramref name="kind"/> and names it.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Folio HandOut(uint pfn, int order, FolioKind kind)
+    {
         CompoundPage.Thaw(_pages + pfn, pfn, order, kind);
         DebugVm.CheckFolio(this, pfn, order);
-        folio = new Folio(_id, pfn, order);
-        return true;
+        return new Folio(_id, pfn, order);
     }
 
     /// <summary>
@@ -301,16 +306,18 @@ public sealed unsafe partial class Arena : IDisposable
         if (!pcp->Lock.TryEnter())
             return PageDescriptor.Nil;
 
-        ref PfnList list = ref pcp->Lists[order];
-        uint pfn = list.Head;
-        if (pfn != PageDescriptor.Nil)
-        {
-            list.RemoveHead(_pages);
-            pcp->Count -= 1 << order;
-            Debug.Assert(order == 0 || _pages[pfn + 1].FolioOrder == order, "cached block lost its compound layout");
-        }
-
+        uint pfn = pcp->Lists[order].IsEmpty ? PageDescriptor.Nil : PopCachedLocked(pcp, order);
         pcp->Lock.Exit();
+        return pfn;
+    }
+
+    /// <summary>Takes the hottest block of <paramref name="order"/> from a non-empty per-CPU list whose lock the caller holds.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private uint PopCachedLocked(PerCpuPages* pcp, int order)
+    {
+        uint pfn = pcp->Lists[order].RemoveHead(_pages);
+        pcp->Count -= 1 << order;
+        Debug.Assert(order == 0 || _pages[pfn + 1].FolioOrder == order, "cached block lost its compound layout");
         return pfn;
     }
 
@@ -335,15 +342,13 @@ public sealed unsafe partial class Arena : IDisposable
             PerCpuPages* pcp = _perCpu + (CurrentCpu.Id & _perCpuMask);
             if (pcp->Lock.TryEnter())
             {
-                ref PfnList list = ref pcp->Lists[order];
-                if (list.IsEmpty)
+                if (pcp->Lists[order].IsEmpty)
                 {
                     pfn = RefillAndAllocate(pcp, order);
                 }
                 else
                 {
-                    pfn = list.RemoveHead(pages);
-                    pcp->Count -= 1 << order;
+                    pfn = PopCachedLocked(pcp, order);
                     pcp->Lock.Exit();
                 }
             }
@@ -360,10 +365,7 @@ public sealed unsafe partial class Arena : IDisposable
 
         if (pfn == PageDescriptor.Nil)
             return throwWhenOutOfMemory ? ThrowHelper.ThrowOutOfMemory(order) : default;
-
-        CompoundPage.Thaw(pages + pfn, pfn, order, kind);
-        DebugVm.CheckFolio(this, pfn, order);
-        return new Folio(_id, pfn, order);
+        return HandOut(pfn, order, kind);
     }
 
     /// <summary>
@@ -419,13 +421,18 @@ public sealed unsafe partial class Arena : IDisposable
     [MethodImpl(MethodImplOptions.NoInlining)]
     private uint AllocateBlockFromZone(int order)
     {
+        uint pfn = TakeFromZone(order);
+        return pfn != PageDescriptor.Nil ? pfn : AllocateBlockAfterDrain(order);
+    }
+
+    /// <summary>One block from the buddy core, made a frozen folio outside the zone lock; <see cref="PageDescriptor.Nil"/> if none.</summary>
+    private uint TakeFromZone(int order)
+    {
         _zone.Lock.Enter();
         uint pfn = _zone.RemoveSmallestLocked(order);
         _zone.Lock.Exit();
-
-        if (pfn == PageDescriptor.Nil)
-            return AllocateBlockAfterDrain(order);
-        CompoundPage.PrepFrozen(_pages + pfn, pfn, order);
+        if (pfn != PageDescriptor.Nil)
+            CompoundPage.PrepFrozen(_pages + pfn, pfn, order);
         return pfn;
     }
 
@@ -438,12 +445,7 @@ public sealed unsafe partial class Arena : IDisposable
     private uint AllocateBlockAfterDrain(int order)
     {
         DrainPerCpuCaches();
-        _zone.Lock.Enter();
-        uint pfn = _zone.RemoveSmallestLocked(order);
-        _zone.Lock.Exit();
-        if (pfn != PageDescriptor.Nil)
-            CompoundPage.PrepFrozen(_pages + pfn, pfn, order);
-        return pfn;
+        return TakeFromZone(order);
     }
 
     // ---------------------------------------------------------------- freeing
