@@ -94,6 +94,7 @@ public sealed unsafe partial class Arena : IDisposable
                 *pcp = default;
                 pcp->High = high;
                 pcp->Batch = batch;
+                pcp->TakesUntilCpuCheck = PerCpuPages.CpuCheckInterval;
                 for (int order = 0; order <= PageGeometry.PmdOrder; order++)
                     pcp->Lists[order] = PfnList.Empty;
             }
@@ -282,14 +283,14 @@ public sealed unsafe partial class Arena : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private Folio HandOut(uint pfn, int order, FolioKind kind)
     {
-        CompoundPage.Thaw(_pages + pfn, pfn, order, kind);
+        CompoundPage.Thaw(_pages + pfn, order, kind);
         DebugVm.CheckFolio(this, pfn, order);
         return new Folio(_id, pfn, order);
     }
 
     /// <summary>
-    /// The allocation fast path: a block from the calling CPU's cache. Cost: the CPU lookup, one
-    /// try-lock and a list pop. It makes no call, so its callers keep a small frame; every other
+    /// The allocation fast path: a block from the calling CPU's cache. Cost: the CPU lookup (one
+    /// load), one try-lock and a list pop. It makes no call, so its callers keep a small frame; every other
     /// case (a bad argument, a disposed arena, an uncached order, a busy or empty cache) answers
     /// <see cref="PageDescriptor.Nil"/> and <see cref="AllocateSlow"/> sorts it out.
     /// </summary>
@@ -307,6 +308,12 @@ public sealed unsafe partial class Arena : IDisposable
             return PageDescriptor.Nil;
 
         uint pfn = pcp->Lists[order].IsEmpty ? PageDescriptor.Nil : PopCachedLocked(pcp, order);
+        if (--pcp->TakesUntilCpuCheck == 0)
+        {
+            pcp->TakesUntilCpuCheck = PerCpuPages.CpuCheckInterval;
+            CurrentCpu.Forget();
+        }
+
         pcp->Lock.Exit();
         return pfn;
     }
@@ -599,8 +606,10 @@ public sealed unsafe partial class Arena : IDisposable
 
     /// <summary>
     /// The cheap check before a free (Linux <c>page_expected_state</c>): one combined test of the
-    /// head's and page[1]/page[2]'s words, no branches per field. The detailed diagnosis runs only
-    /// when it fails.
+    /// head's and page[1]'s words, no branches per field. The detailed diagnosis runs only when it
+    /// fails. Page[2] is read only for large-rmappable folios, the only ones a deferred-split queue
+    /// takes (Linux <c>folio_unqueue_deferred_split</c> tests the same flag first), so freeing any
+    /// other folio touches two cache lines, not three.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool IsFreeable(PageDescriptor* head, int order, ulong checkedFlags = FlagsCheckedAtFree)
@@ -615,7 +624,7 @@ public sealed unsafe partial class Arena : IDisposable
         ok &= (second->FolioOrder == order)
             & (second->EntireMapcount == -1) & (second->LargeMapcount == -1)
             & (second->NrPagesMapped == 0) & (second->Pincount == 0);
-        if (order >= 2)
+        if (order >= 2 && second->IsLargeRmappable)
             ok &= head[2].DeferredQueue == 0;
         return ok;
     }
@@ -914,7 +923,7 @@ public sealed unsafe partial class Arena : IDisposable
                 BadFolioReason.Pinned, pfn, order);
         }
 
-        if (order >= 2 && _pages[pfn + 2].DeferredQueue != 0)
+        if (order >= 2 && second.IsLargeRmappable && _pages[pfn + 2].DeferredQueue != 0)
         {
             ThrowHelper.ThrowBadFolio(
                 $"Cannot free or split {where}: it is on deferred-split queue {_pages[pfn + 2].DeferredQueue}; expected it dequeued first.",

@@ -132,8 +132,8 @@ internal static unsafe class ArenaValidator
 
                 if (order > 0)
                 {
-                    // Thaw rewrites only the flags and mm ids of page[1] and the links of
-                    // page[2]: everything else must already be as prep_compound_head leaves it.
+                    // Thaw rewrites only the flags and mm ids of page[1]: everything else, page[2]
+                    // included, must already be as prep_compound_head leaves it.
                     ref PageDescriptor second = ref pages[pfn + 1];
                     if (second.FolioOrder != order || second.NrPages != 1u << order || second.LargeMapcount != -1
                         || second.EntireMapcount != -1 || second.NrPagesMapped != 0 || second.Pincount != 0)
@@ -141,8 +141,12 @@ internal static unsafe class ArenaValidator
                         Fail(pfn + 1, $"cached order-{order} block's page[1] holds order {second.FolioOrder}, nr_pages {second.NrPages}, mapcounts {second.LargeMapcount}/{second.EntireMapcount}/{second.NrPagesMapped}, pincount {second.Pincount}; expected a freshly prepared folio");
                     }
 
-                    if (order >= 2 && pages[pfn + 2].DeferredQueue != 0)
-                        Fail(pfn + 2, $"cached order-{order} block is still on deferred-split queue {pages[pfn + 2].DeferredQueue}");
+                    if (order >= 2)
+                    {
+                        ref PageDescriptor third = ref pages[pfn + 2];
+                        if (third.DeferredQueue != 0 || third.DeferredNext != pfn || third.DeferredPrev != pfn)
+                            Fail(pfn + 2, $"cached order-{order} block's page[2] deferred list is 0x{third.DeferredNext:x}/0x{third.DeferredPrev:x} on queue {third.DeferredQueue}; expected empty (0x{pfn:x}) and on no queue");
+                    }
                 }
 
                 ulong tag = PageDescriptor.TailTag(pfn);
@@ -243,6 +247,8 @@ internal static unsafe class ArenaValidator
             bool queued = third.DeferredQueue != 0;
             if (!queued && (third.DeferredNext != pfn || third.DeferredPrev != pfn))
                 Fail(pfn + 2, $"page[2] deferred list 0x{third.DeferredNext:x}/0x{third.DeferredPrev:x} is neither empty (0x{pfn:x}) nor on a queue");
+            if (queued && !pages[pfn + 1].IsLargeRmappable)
+                Fail(pfn + 2, $"folio is on deferred-split queue {third.DeferredQueue} but not large-rmappable; only rmappable folios are queued");
         }
 
         ulong tag = PageDescriptor.TailTag(pfn);

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 
 namespace LargeFolios.BuddyAllocator;
@@ -13,13 +14,14 @@ internal static unsafe class CompoundPage
     /// <summary>
     /// Thaws a frozen block into a live folio (Linux <c>post_alloc_hook</c> and
     /// <c>prep_compound_head</c>, less what the frozen state already guarantees): one reference, the
-    /// owner, and page[1]/page[2]'s words that a previous owner may have left changed. The folio
-    /// mapcounts were checked unmapped when the block was freed. Field stores only, no 64-byte
+    /// owner, and page[1]'s words that a previous owner may have left changed. The folio mapcounts
+    /// were checked unmapped, and page[2]'s deferred list off every queue (so empty, pointing at
+    /// the folio), when the block was freed: page[2] is not touched. Field stores only, no 64-byte
     /// struct copies: the free that usually follows reads these words back, and a narrow load
     /// forwards from a store of its own size.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public static void Thaw(PageDescriptor* head, uint headPfn, int order, FolioKind kind)
+    public static void Thaw(PageDescriptor* head, int order, FolioKind kind)
     {
         head->Mapping = kind == FolioKind.Anonymous ? PageDescriptor.MappingAnon : 0;
         head->Refcount = 1;
@@ -31,27 +33,22 @@ internal static unsafe class CompoundPage
         second->MmIdMapcount0 = -1;
         second->MmIdMapcount1 = -1;
         second->MmIds = 0;
-        if (order == 1)
-            return;
-
-        head[2].DeferredNext = headPfn;
-        head[2].DeferredPrev = headPfn;
     }
 
     /// <summary>
-    /// Freezes a checked folio (Linux <c>free_pages_prepare</c>, less the tails): no reference, no
-    /// owner, the owner's words cleared, the compound layout kept. The list links are written by
-    /// the list it joins.
+    /// Freezes a checked folio whose refcount the caller already froze to 0 (Linux
+    /// <c>free_pages_prepare</c>, less the tails): flags and the owner's words cleared, the compound
+    /// layout kept. The list links are written by the list it joins.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void Freeze(PageDescriptor* head, int order)
     {
+        Debug.Assert(head->Refcount == 0, "Freeze before the refcount freeze");
         head->Flags = order > 0 ? (ulong)PageFlags.Head : 0;
         head->Mapping = 0;
         head->Index = 0;
         head->Private = 0;
         head->Spare = 0;
-        head->Refcount = 0;
     }
 
     /// <summary>

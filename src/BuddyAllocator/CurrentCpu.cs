@@ -1,3 +1,4 @@
+using System;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Threading;
@@ -13,15 +14,15 @@ namespace LargeFolios.BuddyAllocator;
 /// <remarks>
 /// So the answer is cached in a small table indexed by the calling thread's stack address: a
 /// thread's stack never moves, and thread stacks lie megabytes apart, so each thread finds its
-/// own slot. The slot is asked again every <see cref="RefreshInterval"/> uses, or at once after
-/// the per-CPU set it named was busy (<see cref="Forget"/>). Two threads whose stacks share a slot
-/// overwrite each other's answer; a wrong answer costs speed (a busy set, then the buddy core),
-/// never correctness: every per-CPU set is locked.
+/// own slot. Reading the slot is a load and no store, so the fast paths write no line beyond the
+/// ones they work on. The slot is asked again after <see cref="Forget"/>, which the per-CPU sets
+/// call when one was busy and every <see cref="PerCpuPages.CpuCheckInterval"/> times one is
+/// taken (the countdown lives in the set, a line the taker writes anyway). Two threads whose
+/// stacks share a slot overwrite each other's answer; a wrong or stale answer costs speed (a busy
+/// set, then the buddy core), never correctness: every per-CPU set is locked.
 /// </remarks>
 internal static unsafe class CurrentCpu
 {
-    private const int RefreshInterval = 64;
-    private const int CountBits = 8;
     private const int Slots = 256;
 
     // 1 MiB of stack per slot: .NET's thread stacks are 1.5 MiB (8 MiB for the main thread).
@@ -31,7 +32,7 @@ internal static unsafe class CurrentCpu
     private const int SlotShift = 6;
     private const int SlotBytes = 1 << SlotShift;
 
-    // Per slot: (processor id << CountBits) | uses left before asking again; 0 = never asked.
+    // Per slot: processor id + 1; 0 = ask the OS.
     // Never freed: one table for the process, 16 KiB.
     private static readonly int* s_slots = AllocateSlots();
 
@@ -42,7 +43,7 @@ internal static unsafe class CurrentCpu
         return slots;
     }
 
-    /// <summary>The calling thread's processor id, at most <see cref="RefreshInterval"/> uses old.</summary>
+    /// <summary>The calling thread's processor id, as last asked.</summary>
     public static int Id
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -50,15 +51,14 @@ internal static unsafe class CurrentCpu
         {
             int* slot = Slot();
             int state = *slot;
-            if ((state & ((1 << CountBits) - 1)) == 0)
-                state = Refresh();
-            *slot = state - 1;
-            return state >> CountBits;
+            if (state == 0)
+                state = Refresh(slot);
+            return state - 1;
         }
     }
 
     /// <summary>Makes the calling thread's next <see cref="Id"/> ask the OS again.</summary>
-    public static void Forget() => *Slot() &= ~((1 << CountBits) - 1);
+    public static void Forget() => *Slot() = 0;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static int* Slot()
@@ -68,6 +68,16 @@ internal static unsafe class CurrentCpu
         return (int*)((byte*)s_slots + ((stack >> (StackShift - SlotShift)) & ((Slots - 1) << SlotShift)));
     }
 
+    /// <summary>How many times the calling thread asked the OS (for tests; counted on the slow path only).</summary>
+    internal static int AskedOnThisThread => t_asked;
+
+    [ThreadStatic]
+    private static int t_asked;
+
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int Refresh() => (Thread.GetCurrentProcessorId() << CountBits) | RefreshInterval;
+    private static int Refresh(int* slot)
+    {
+        t_asked++;
+        return *slot = Thread.GetCurrentProcessorId() + 1;
+    }
 }

@@ -159,6 +159,13 @@ public struct PageDescriptor
         get => (int)(Flags & (ulong)FolioFlags.OrderMask);
     }
 
+    /// <summary>Linux <c>folio_test_large_rmappable</c> (read on page[1] only): the folio may be mapped through rmap and queued for deferred split.</summary>
+    public readonly bool IsLargeRmappable
+    {
+        [MethodImpl(MethodImplOptions.AggressiveInlining)]
+        get => (Flags & (ulong)FolioFlags.LargeRmappable) != 0;
+    }
+
     /// <summary>True when the mapcount word holds a page type rather than a mapcount.</summary>
     public readonly bool HasPageType
     {

@@ -31,6 +31,15 @@ internal struct PerCpuPages
     /// <summary>Pages moved per refill or drain (Linux pcp->batch).</summary>
     public int Batch;
 
+    /// <summary>
+    /// Takes of this set left before the taker asks the OS its CPU again (<see cref="CurrentCpu"/>
+    /// caches the answer; a thread that migrated keeps naming this set until then).
+    /// </summary>
+    public int TakesUntilCpuCheck;
+
+    /// <summary>How often a taker re-checks its CPU: every this many takes of a set.</summary>
+    public const int CpuCheckInterval = 64;
+
     /// <summary>One list per order 0..<see cref="PageGeometry.PmdOrder"/>; orders not cached stay empty.</summary>
     public PerCpuLists Lists;
 }

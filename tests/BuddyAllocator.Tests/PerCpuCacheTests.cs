@@ -66,6 +66,48 @@ public class PerCpuCacheTests
     }
 
     [Fact]
+    public void Every_64th_take_of_a_set_makes_the_taker_ask_its_cpu_again()
+    {
+        using var arena = Arenas.SingleCpu();
+        arena.Free(arena.Allocate(0));
+        int asked = CurrentCpu.AskedOnThisThread;
+        unsafe
+        {
+            Assert.InRange(arena.PerCpu->TakesUntilCpuCheck, 1, PerCpuPages.CpuCheckInterval);
+            arena.PerCpu->TakesUntilCpuCheck = 2;
+            arena.Free(arena.Allocate(0));
+            Assert.Equal(1, arena.PerCpu->TakesUntilCpuCheck);
+            Assert.Equal(asked, CurrentCpu.AskedOnThisThread);
+
+            // The take that reaches 0 forgets the answer; the free right after asks again.
+            arena.Free(arena.Allocate(0));
+            Assert.Equal(PerCpuPages.CpuCheckInterval, arena.PerCpu->TakesUntilCpuCheck);
+            Assert.Equal(asked + 1, CurrentCpu.AskedOnThisThread);
+        }
+
+        arena.Validate();
+    }
+
+    [Fact]
+    public void A_reused_anonymous_block_comes_back_with_an_empty_deferred_list_without_page_2_being_written()
+    {
+        using var arena = Arenas.SingleCpu();
+        Folio folio = arena.Allocate(4, FolioKind.Anonymous);
+        arena.Free(folio);
+        ref PageDescriptor third = ref arena.Page(folio.Pfn + 2);
+        third.Mapcount = 12345;     // a word Thaw never writes: it must survive the allocation
+        Folio again = arena.Allocate(4, FolioKind.Anonymous);
+        Assert.Equal(folio.Pfn, again.Pfn);
+        Assert.Equal(12345, third.Mapcount);
+        Assert.Equal(folio.Pfn, third.DeferredNext);
+        Assert.Equal(folio.Pfn, third.DeferredPrev);
+        Assert.Equal(0UL, third.DeferredQueue);
+        third.Mapcount = PageDescriptor.NoMapcount;
+        arena.Free(again);
+        arena.Validate();
+    }
+
+    [Fact]
     public void Reaching_the_high_watermark_drains_a_batch_to_the_buddy_core()
     {
         using var arena = Arenas.SingleCpu(high: 16, batch: 4);

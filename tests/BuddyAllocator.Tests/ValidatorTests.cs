@@ -61,6 +61,31 @@ public class ValidatorTests
     }
 
     [Fact]
+    public void A_queued_folio_that_is_not_rmappable()
+    {
+        // Only large-rmappable (anonymous) folios go on a deferred-split queue; Free reads page[2]
+        // for those alone, so a queued plain folio must be caught here.
+        using var arena = new Arena(4 * Arenas.MiB);
+        Folio folio = arena.Allocate(3);
+        arena.Page(folio.Pfn + 2).DeferredQueue = 7;
+        var error = Corrupt(arena);
+        Assert.Equal(folio.Pfn + 2, error.Pfn);
+        Assert.Contains("not large-rmappable", error.Message);
+    }
+
+    [Fact]
+    public void A_cached_block_whose_deferred_list_is_not_empty()
+    {
+        using var arena = Arenas.SingleCpu();
+        Folio folio = arena.Allocate(3);
+        arena.Free(folio);
+        arena.Page(folio.Pfn + 2).DeferredNext = folio.Pfn + 8;
+        var error = Corrupt(arena);
+        Assert.Equal(folio.Pfn + 2, error.Pfn);
+        Assert.Contains("deferred list", error.Message);
+    }
+
+    [Fact]
     public void Per_cpu_count_that_does_not_match_its_lists()
     {
         using var arena = Arenas.SingleCpu();
