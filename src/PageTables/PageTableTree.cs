@@ -596,6 +596,10 @@ public sealed unsafe class PageTableTree : IDisposable
 
     internal PageDescriptor* Pages => _pages;
 
+    /// <summary>The PFN of the PMD table covering <paramref name="address"/>, or -1 (for tests and the validator).</summary>
+    internal long ReadPmdTablePfn(ulong address) =>
+        WalkToPmd(address, allocate: false, out uint pmdTable) == WalkResult.Table ? pmdTable : -1;
+
     /// <summary>The 512 entries of the table page <paramref name="pfn"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal Pte* EntriesOf(uint pfn) =>
