@@ -149,6 +149,8 @@ public sealed unsafe class PageTableTree : IDisposable
             slot[i] = first;
             first = first.NextPage;
         }
+
+        DebugVm.CheckRun(slot, nr, address);
     }
 
     /// <summary>
@@ -186,11 +188,11 @@ public sealed unsafe class PageTableTree : IDisposable
     public WalkResult MapPtes(ulong address, Pte first, int nr)
     {
         CheckUserAddress(address, "map PTEs");
+        CheckPteRun(address, nr, "map PTEs");
         WalkResult result = Walk(address, allocate: true, out PteTable table);
         if (result != WalkResult.Table)
             return result;
 
-        CheckPteRun(table, address, nr, "map PTEs");
         table.Lock();
         int none = PteScan.CountNone(table.At(address), nr);
         if (none != nr)
@@ -403,6 +405,8 @@ public sealed unsafe class PageTableTree : IDisposable
                 ptes[i] = pte;
                 pte = pte.NextPage;
             }
+
+            DebugVm.CheckRun(ptes, VirtualAddress.EntriesPerTable, address & ~(VirtualAddress.PmdSize - 1));
         }
 
         Write(pmdEntry, Pte.Make(ptePfn, TableEntryFlags));
@@ -732,8 +736,10 @@ public sealed unsafe class PageTableTree : IDisposable
     }
 
     /// <summary>Linux <c>pagetable_dtor_free</c>: clears the table type and returns the page to the arena.</summary>
-    private void FreeTable(uint pfn)
+    private void FreeTable(uint pfn, bool teardown = false)
     {
+        if (!teardown)
+            DebugVm.CheckEmptyTable(this, pfn);
         PageDescriptor* page = _pages + pfn;
         Debug.Assert(page->PageTypeWord == PageTableTypeWord, "freeing a page that is not a page table");
         Debug.Assert(page->Private == 0, "freeing a locked page table");
@@ -770,6 +776,11 @@ public sealed unsafe class PageTableTree : IDisposable
     {
         if (!table.IsValid)
             throw new ArgumentException($"Cannot {what} at 0x{address:x}: no PTE table given.", nameof(table));
+        CheckPteRun(address, nr, what);
+    }
+
+    private static void CheckPteRun(ulong address, int nr, string what)
+    {
         if (!VirtualAddress.IsPageAligned(address))
             AddressChecks.Throw($"Cannot {what} at 0x{address:x}: the address is not page aligned; expected a multiple of 0x1000.", address, 0);
         int index = VirtualAddress.PteIndex(address);
@@ -810,18 +821,18 @@ public sealed unsafe class PageTableTree : IDisposable
                 for (int k = 0; k < VirtualAddress.EntriesPerTable; k++)
                 {
                     if (pmds[k].IsTable)
-                        FreeTable((uint)pmds[k].Pfn);
+                        FreeTable((uint)pmds[k].Pfn, teardown: true);
                 }
 
                 for (uint dep = WithdrawLocked(pmdTable); dep != PageDescriptor.Nil; dep = WithdrawLocked(pmdTable))
-                    FreeTable(dep);
-                FreeTable(pmdTable);
+                    FreeTable(dep, teardown: true);
+                FreeTable(pmdTable, teardown: true);
             }
 
-            FreeTable(pudTable);
+            FreeTable(pudTable, teardown: true);
         }
 
-        FreeTable(_pgd);
+        FreeTable(_pgd, teardown: true);
         _disposed = true;
     }
 }

@@ -15,6 +15,7 @@ public class PageTableBadInputTests
         yield return Case("map PTEs unaligned", t => t.MapPtes(Base + 0x10, Rw(1), 1), Base + 0x10);
         yield return Case("map PTEs across a table", t => t.MapPtes(Base + 0x1f_f000, Rw(1), 2), Base + 0x1f_f000);
         yield return Case("map zero PTEs", t => t.MapPtes(Base, Rw(1), 0), Base);
+        yield return Case("map across a table where none exists yet", t => t.MapPtes(Base + (7UL << 30) + 0x1f_f000, Rw(1), 2), Base + (7UL << 30) + 0x1f_f000);
         yield return Case("map over a mapped PTE", t => t.MapPtes(Base + 0x3000, Rw(9), 4), Base + 0x4000);
         yield return Case("leaf unaligned", t => t.InstallPmdLeaf(Base + 0x1000, Leaf(0), deposit: true), Base + 0x1000);
         yield return Case("leaf beyond user space", t => t.InstallPmdLeaf(1UL << 47, Leaf(0), deposit: true), 1UL << 47);

@@ -93,3 +93,36 @@ public unsafe class PageTableValidatorTests
         tree.Validate();
     }
 }
+
+/// <summary>The assert levels: DEBUG_VM builds check each table as it is freed.</summary>
+public unsafe class PageTableDebugVmTests
+{
+    [Fact]
+    public void Freeing_a_table_that_still_maps_is_caught_only_with_DEBUG_VM()
+    {
+        using var arena = BuddyOnly();
+        using var tree = new PageTableTree(arena);
+        tree.InstallPmdLeaf(Base, Leaf(0x400), deposit: true);
+        uint deposited = arena.Page((uint)tree.ReadPmdTablePfn(Base)).ListNext;
+        tree.EntriesOf(deposited)[3] = Rw(9);       // a deposited table must stay empty
+        if (DebugVm.Enabled)
+        {
+            var error = Assert.Throws<PageTableCorruptionException>(() => tree.ClearPmdLeaf(Base));
+            Assert.Equal(deposited, error.TablePfn);
+            tree.EntriesOf(deposited)[3] = Pte.None;
+        }
+        else
+        {
+            Assert.Equal(0x400UL, tree.ClearPmdLeaf(Base).Pfn);
+            tree.Validate();
+        }
+    }
+
+    /// <summary>CI runs the suite again with -p:DebugVm=true and EXPECT_DEBUG_VM=1: prove the flag reached the library.</summary>
+    [Fact]
+    public void The_build_flavour_is_the_one_the_runner_asked_for()
+    {
+        string? expected = System.Environment.GetEnvironmentVariable("EXPECT_DEBUG_VM");
+        Assert.Equal(expected == "1", DebugVm.Enabled);
+    }
+}
