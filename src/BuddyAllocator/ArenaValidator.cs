@@ -205,11 +205,14 @@ internal static unsafe class ArenaValidator
         ref PageDescriptor head = ref pages[pfn];
         if (head.IsTail)
             Fail(pfn, $"reached a tail page (of 0x{head.HeadPfn:x}) where a folio head was expected: overlapping or leaked folio");
-        if (head.HasPageType)
-            Fail(pfn, $"page type word 0x{head.PageTypeWord:x8} on a page that is neither free nor cached");
+        // A live page may carry a type its owner gave it (PGTY_table for a page-table page, as
+        // Linux's pagetable_alloc sets), which overlays the mapcount: never Buddy, which only
+        // the buddy core's free blocks carry, and only on an order-0 page here.
+        if (head.HasPageType && (head.IsBuddy || head.IsHead))
+            Fail(pfn, $"page type word 0x{head.PageTypeWord:x8} on a live {(head.IsHead ? "large folio" : "page")}; expected a type only on an order-0 page, and never Buddy");
         if (frozen ? head.Refcount != 0 : head.Refcount < 1)
             Fail(pfn, $"refcount {head.Refcount} on a page that is neither free nor cached: leaked page");
-        if (head.Mapcount < -1)
+        if (!head.HasPageType && head.Mapcount < -1)
             Fail(pfn, $"mapcount {head.Mapcount}; expected -1 or more");
 
         if (head.IsHead && pfn + 1L >= arena.TotalPages)

@@ -43,6 +43,24 @@ public class ValidatorTests
     }
 
     [Fact]
+    public void A_live_page_typed_buddy_or_a_typed_large_folio()
+    {
+        using var arena = Arenas.BuddyOnly(4 * Arenas.MiB);
+        Folio page = arena.Allocate(0);
+        arena.Page(page.Pfn).PageTypeWord = (uint)PageType.Table << 24;   // legal: a page-table page
+        arena.Validate();
+        arena.Page(page.Pfn).PageTypeWord = (uint)PageType.Buddy << 24;
+        Assert.Contains("never Buddy", Corrupt(arena).Message);
+        arena.Page(page.Pfn).PageTypeWord = uint.MaxValue;
+
+        Folio large = arena.Allocate(2);
+        arena.Page(large.Pfn).PageTypeWord = (uint)PageType.Table << 24;
+        Assert.Contains("large folio", Corrupt(arena).Message);
+        arena.Page(large.Pfn).PageTypeWord = uint.MaxValue;
+        arena.Validate();
+    }
+
+    [Fact]
     public void Leaked_page()
     {
         using var arena = Arenas.BuddyOnly(4 * Arenas.MiB);

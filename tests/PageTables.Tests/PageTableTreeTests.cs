@@ -23,6 +23,20 @@ public unsafe class PageTableTreeTests
     }
 
     [Fact]
+    public void The_arena_accepts_live_table_pages_and_gets_them_back_clean()
+    {
+        using var arena = new Arena(32 * MiB);
+        var tree = new PageTableTree(arena);
+        tree.MapPtes(Base, Rw(0x100), 4);
+        tree.InstallPmdLeaf(Base + Pmd, Leaf(0x200), deposit: true);
+        arena.Validate();                                                   // typed live pages are legal
+        tree.Dispose();
+        arena.Validate();
+        arena.DrainPerCpuCaches();
+        Assert.Equal(arena.TotalPages, arena.FreePages);
+    }
+
+    [Fact]
     public void A_walk_allocates_each_missing_level_once()
     {
         using var arena = BuddyOnly();
