@@ -1,0 +1,612 @@
+using System;
+using System.Collections;
+using System.Collections.Generic;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using System.Threading;
+
+namespace LargeFolios.PageTables;
+
+/// <summary>
+/// The VMAs of one address space (Linux <c>mm->mm_mt</c>, the maple tree of <c>vm_area_struct</c>s):
+/// sorted, disjoint, page-aligned ranges of private anonymous memory, each with its flags, changed the
+/// way <c>mmap(MAP_FIXED)</c>, <c>munmap</c> and <c>madvise(MADV_[NO]HUGEPAGE)</c> change Linux's, with the
+/// same splits and merges, so the fault path above it sees the VMA boundaries Linux would show it.
+/// </summary>
+/// <remarks>
+/// <para><b>Shape.</b> A sorted array searched by bisection: lookups, which every fault makes, cost
+/// O(log n); mutations shift the array, O(n), which is cheap at the VMA counts of a process (Linux's
+/// default <c>vm.max_map_count</c> is 65530) and keeps the structure simple enough to validate
+/// completely.</para>
+/// <para><b>Invariants</b>, all checked by <see cref="Validate"/> (and after every mutation in DEBUG_VM
+/// builds): every VMA is non-empty, page aligned and below <see cref="VirtualAddress.TaskSize"/>; VMAs
+/// are sorted and disjoint; every VMA is anonymous and private, with valid flags; and no two touching
+/// VMAs (one's End is the next's Start) have identical flags, because every operation merges such
+/// neighbours as Linux's <c>vma_merge</c> does.</para>
+/// <para><b>Merge and split rules</b> (Linux 6.18 mm/vma.c):</para>
+/// <code>
+/// operation      splits                          merges                                  Linux
+/// Map            overlapped VMAs at both ends    the new VMA with prev and/or next when  mmap_region: vms_gather_munmap_vmas,
+///                (MAP_FIXED unmaps them first)   they touch it and have identical flags  then vma_merge_new_range
+/// Unmap          a VMA straddling either end     nothing (the hole separates)            do_vmi_munmap / vms_gather_munmap_vmas
+/// ChangeFlags    VMAs straddling either end      each changed piece with prev and next   madvise_update_vma -> vma_modify_flags
+///                                                when their flags are now identical      (vma_merge_existing_range, else split)
+/// </code>
+/// <para>Merging compares flags only. Linux also requires compatible <c>anon_vma</c>s, the same
+/// mempolicy, userfaultfd context and anon name, and contiguous <c>vm_pgoff</c>; none is modelled, and
+/// the last always holds here because an anonymous private mapping's pgoff is its address in pages
+/// (<c>do_mmap</c>) and nothing here moves a VMA. A flag change that leaves a VMA's flags as they were
+/// splits nothing in Linux (<c>madvise_update_vma</c> returns early); here the split pieces merge back,
+/// which ends in the same VMAs. Linux refuses a split that would take the VMA count past
+/// <c>vm.max_map_count</c> (-ENOMEM); the set has no such limit.</para>
+/// <para><b>Locking.</b> The set owns its <see cref="AddressSpaceLock"/> (Linux <c>mmap_lock</c>; see its
+/// remarks for the roles). Lookups require the caller to hold it in either mode, because a fault uses
+/// the VMA it found across its whole page-table walk and the lookup alone cannot keep it valid that
+/// long; Debug builds assert this. Mutators take the write side themselves unless the calling thread
+/// already holds it; called while holding only the read side they throw
+/// <see cref="LockRecursionException"/> before changing anything.</para>
+/// <para><b>Errors.</b> Every argument is checked before anything changes, so after any exception the
+/// set is exactly as it was: bad ranges throw <see cref="BadAddressException"/> naming the address,
+/// bad flags <see cref="ArgumentException"/> naming the flags.</para>
+/// </remarks>
+[DebuggerDisplay("Count = {_vmas.Count}")]
+public sealed class VmaSet : IEnumerable<Vma>, IDisposable
+{
+    private readonly List<Vma> _vmas = [];
+    private readonly AddressSpaceLock _lock = new();
+
+    // Bumped by every mutation so an enumeration that outlives one (under a write lock the enumerating
+    // thread itself holds) fails instead of skipping or repeating VMAs.
+    private int _version;
+
+    /// <summary>The address-space lock guarding this set (Linux <c>mm->mmap_lock</c>).</summary>
+    public AddressSpaceLock Lock => _lock;
+
+    /// <summary>How many VMAs there are (Linux <c>mm->map_count</c>). Caller holds the lock.</summary>
+    public int Count
+    {
+        get
+        {
+            AssertLocked();
+            return _vmas.Count;
+        }
+    }
+
+    // ---------------------------------------------------------------- lookups (caller holds the lock)
+
+    /// <summary>
+    /// The VMA containing <paramref name="address"/>, if any (Linux <c>vma_lookup</c>): what a fault asks
+    /// first. Any address may be asked about; one outside user space is simply in no VMA.
+    /// </summary>
+    public bool TryFind(ulong address, out Vma vma)
+    {
+        AssertLocked();
+        int index = FirstEndingAbove(address);
+        if (index < _vmas.Count && _vmas[index].Start <= address)
+        {
+            vma = _vmas[index];
+            return true;
+        }
+
+        vma = default;
+        return false;
+    }
+
+    /// <summary>
+    /// The first VMA that contains <paramref name="address"/> or lies above it, i.e. whose End is above
+    /// it (Linux <c>find_vma</c>): where a walk over a range starts, and how <c>madvise</c> finds the
+    /// first VMA of a range that begins in a hole.
+    /// </summary>
+    public bool TryFindFirstAtOrAbove(ulong address, out Vma vma)
+    {
+        AssertLocked();
+        int index = FirstEndingAbove(address);
+        return TryAt(index, out vma);
+    }
+
+    /// <summary>
+    /// The last VMA lying wholly below <paramref name="address"/> (End &lt;= address): the previous
+    /// neighbour of a range starting there (Linux <c>find_vma_prev</c>'s <c>*pprev</c> when nothing
+    /// contains the address).
+    /// </summary>
+    public bool TryFindPrevious(ulong address, out Vma vma)
+    {
+        AssertLocked();
+        return TryAt(FirstEndingAbove(address) - 1, out vma);
+    }
+
+    /// <summary>
+    /// The first VMA starting at or above <paramref name="address"/>: the next neighbour of a range
+    /// ending there (Linux <c>vma_next</c> after the range).
+    /// </summary>
+    public bool TryFindNext(ulong address, out Vma vma)
+    {
+        AssertLocked();
+        return TryAt(FirstStartingAtOrAbove(address), out vma);
+    }
+
+    /// <summary>
+    /// Every VMA that overlaps [<paramref name="start"/>, <paramref name="start"/> + <paramref name="length"/>),
+    /// whole and in address order (Linux <c>for_each_vma_range</c>): a copy, valid after the lock is dropped.
+    /// </summary>
+    /// <exception cref="BadAddressException">The range is unaligned, empty, overflowing or beyond user space.</exception>
+    public Vma[] FindIntersecting(ulong start, ulong length)
+    {
+        ulong end = AddressChecks.CheckRange(start, length, "look up VMAs");
+        AssertLocked();
+        int first = FirstEndingAbove(start);
+        int last = first;
+        while (last < _vmas.Count && _vmas[last].Start < end)
+            last++;
+        return CollectionsMarshal.AsSpan(_vmas)[first..last].ToArray();
+    }
+
+    /// <summary>
+    /// The bounds Linux passes to <c>free_pgtables</c> when it unmaps
+    /// [<paramref name="start"/>, <paramref name="start"/> + <paramref name="length"/>): page tables may be
+    /// freed between them and no further, because the neighbours' entries live in tables that straddle
+    /// the bounds. Floor: the end of the VMA below the range, or 0 (FIRST_USER_ADDRESS) when there is
+    /// none. Ceiling: the start of the VMA above the range, or 0 (USER_PGTABLES_CEILING, meaning the top
+    /// of the address space) when there is none.
+    /// </summary>
+    /// <remarks>
+    /// Linux computes them in <c>vms_gather_munmap_vmas</c> after splitting, from <c>vms->prev</c> and
+    /// <c>vms->next</c>. A VMA straddling a range end is counted as the piece the split leaves outside
+    /// (so the bound is the range end itself), which makes the answer the same before and after
+    /// <see cref="Unmap"/>.
+    /// </remarks>
+    /// <exception cref="BadAddressException">The range is unaligned, empty, overflowing or beyond user space.</exception>
+    public (ulong Floor, ulong Ceiling) GetFreePgtablesBounds(ulong start, ulong length)
+    {
+        ulong end = AddressChecks.CheckRange(start, length, "compute free_pgtables bounds");
+        AssertLocked();
+        int below = FirstStartingAtOrAbove(start) - 1;
+        ulong floor = below >= 0 ? Math.Min(_vmas[below].End, start) : 0;
+        int above = FirstEndingAbove(end);
+        ulong ceiling = above < _vmas.Count ? Math.Max(_vmas[above].Start, end) : 0;
+        return (floor, ceiling);
+    }
+
+    /// <summary>Every VMA in address order: a copy, valid after the lock is dropped. Caller holds the lock.</summary>
+    public Vma[] ToArray()
+    {
+        AssertLocked();
+        return _vmas.ToArray();
+    }
+
+    /// <summary>Walks the VMAs in address order (Linux <c>for_each_vma</c>). Caller holds the lock throughout.</summary>
+    public Enumerator GetEnumerator()
+    {
+        AssertLocked();
+        return new Enumerator(this);
+    }
+
+    IEnumerator<Vma> IEnumerable<Vma>.GetEnumerator() => GetEnumerator();
+
+    IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
+
+    // ---------------------------------------------------------------- mutators (take the write lock)
+
+    /// <summary>
+    /// <c>mmap(start, length, prot, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS)</c>: unmaps whatever overlapped
+    /// the range (splitting VMAs that straddle its ends), inserts a new anonymous VMA with
+    /// <paramref name="flags"/> | <see cref="VmaFlags.Anonymous"/>, and merges it with a touching
+    /// neighbour whose flags are identical, on either side or both (Linux <c>mmap_region</c>).
+    /// </summary>
+    /// <remarks>
+    /// <paramref name="flags"/> may include HugePage or NoHugePage, which <c>mmap</c> itself cannot set
+    /// (only a following <c>madvise</c> or <c>prctl(PR_SET_THP_DISABLE)</c> can): the shorthand for a
+    /// mapping and its advice, with the merges the pair would end in.
+    /// </remarks>
+    /// <returns>
+    /// The pieces that were replaced, in address order, clipped to the range and with their old flags,
+    /// so the caller can zap their page tables; empty when the range was unmapped.
+    /// </returns>
+    /// <exception cref="BadAddressException">The range is unaligned, empty, overflowing or beyond user space.</exception>
+    /// <exception cref="ArgumentException"><paramref name="flags"/> hold Shared, unknown bits, or both HugePage and NoHugePage.</exception>
+    /// <exception cref="LockRecursionException">The calling thread holds only the read side of <see cref="Lock"/>.</exception>
+    public IReadOnlyList<Vma> Map(ulong start, ulong length, VmaFlags flags)
+    {
+        const string What = "mmap";
+        ulong end = AddressChecks.CheckRange(start, length, What);
+        VmaFlagChecks.CheckMapFlags(flags, start, What, nameof(flags));
+        bool taken = EnterWriteUnlessHeld(What, start);
+        try
+        {
+            var removed = new List<Vma>();
+            int index = RemoveRange(start, end, removed);
+            _vmas.Insert(index, Vma.Unchecked(start, end, flags | VmaFlags.Anonymous));
+            MergeNeighbours(index - 1, index + 1);
+            Mutated();
+            return removed;
+        }
+        finally
+        {
+            if (taken)
+                _lock.ExitWrite();
+        }
+    }
+
+    /// <summary>
+    /// <c>munmap(start, length)</c>: removes every mapped page of the range, splitting a VMA that
+    /// straddles either end. A range with nothing mapped is not an error, as <c>munmap</c> succeeds on
+    /// one; the neighbours are not merged, because the hole now separates them.
+    /// </summary>
+    /// <returns>The removed pieces in address order, clipped to the range, for the caller to zap.</returns>
+    /// <exception cref="BadAddressException">The range is unaligned, empty, overflowing or beyond user space.</exception>
+    /// <exception cref="LockRecursionException">The calling thread holds only the read side of <see cref="Lock"/>.</exception>
+    public IReadOnlyList<Vma> Unmap(ulong start, ulong length)
+    {
+        const string What = "munmap";
+        ulong end = AddressChecks.CheckRange(start, length, What);
+        bool taken = EnterWriteUnlessHeld(What, start);
+        try
+        {
+            var removed = new List<Vma>();
+            RemoveRange(start, end, removed);
+            Mutated();
+            return removed;
+        }
+        finally
+        {
+            if (taken)
+                _lock.ExitWrite();
+        }
+    }
+
+    /// <summary>
+    /// Changes the flags of every mapped page in the range: each VMA's flags become
+    /// (flags &amp; ~<paramref name="clear"/>) | <paramref name="set"/>. VMAs straddling the range ends are
+    /// split there first, and each changed piece then merges with a touching neighbour whose flags are
+    /// now identical (Linux <c>vma_modify_flags</c>: <c>vma_merge_existing_range</c> with prev, next or
+    /// both, else <c>split_vma</c> at the range ends).
+    /// </summary>
+    /// <remarks>
+    /// Holes follow <c>madvise</c> (<c>madvise_walk_vmas</c>): the mapped parts are changed and the call
+    /// reports the holes, as Linux's <c>-ENOMEM</c> after applying, by returning false; a range with
+    /// nothing mapped changes nothing and throws, as Linux returns <c>-ENOMEM</c> having done nothing.
+    /// (<c>mprotect</c>, which stops at the first hole, is not what this models.) Only Read, Write, Exec,
+    /// HugePage and NoHugePage can change; the result for each VMA is checked before any is changed.
+    /// </remarks>
+    /// <returns>True when the whole range was mapped; false when it had holes (Linux's -ENOMEM).</returns>
+    /// <exception cref="BadAddressException">The range is unaligned, empty, overflowing, beyond user space, or has nothing mapped.</exception>
+    /// <exception cref="ArgumentException">
+    /// <paramref name="set"/> or <paramref name="clear"/> name a bit that cannot change, name the same bit,
+    /// or would leave some VMA with both HugePage and NoHugePage.
+    /// </exception>
+    /// <exception cref="LockRecursionException">The calling thread holds only the read side of <see cref="Lock"/>.</exception>
+    public bool ChangeFlags(ulong start, ulong length, VmaFlags set, VmaFlags clear) =>
+        ChangeFlags(start, length, set, clear, "change VMA flags");
+
+    /// <summary>
+    /// <c>madvise(start, length, MADV_HUGEPAGE)</c> when <paramref name="hugePage"/> is true (sets HugePage,
+    /// clears NoHugePage), <c>MADV_NOHUGEPAGE</c> when false (the reverse), as Linux's
+    /// <c>hugepage_madvise</c> rewrites the flags; the splits, merges, holes and errors of
+    /// <see cref="ChangeFlags(ulong, ulong, VmaFlags, VmaFlags)"/>.
+    /// </summary>
+    /// <remarks>
+    /// Linux accepts a length that is not a whole number of pages (it rounds it up) and a zero length
+    /// (it does nothing); both are refused here, as everywhere in the set, so a caller's arithmetic slip
+    /// shows up at the call instead of as a silently different range.
+    /// </remarks>
+    /// <returns>True when the whole range was mapped; false when it had holes (Linux's -ENOMEM).</returns>
+    /// <exception cref="BadAddressException">The range is unaligned, empty, overflowing, beyond user space, or has nothing mapped.</exception>
+    /// <exception cref="LockRecursionException">The calling thread holds only the read side of <see cref="Lock"/>.</exception>
+    public bool Madvise(ulong start, ulong length, bool hugePage) => hugePage
+        ? ChangeFlags(start, length, VmaFlags.HugePage, VmaFlags.NoHugePage, "madvise(MADV_HUGEPAGE)")
+        : ChangeFlags(start, length, VmaFlags.NoHugePage, VmaFlags.HugePage, "madvise(MADV_NOHUGEPAGE)");
+
+    // ---------------------------------------------------------------- validation and lifetime
+
+    /// <summary>
+    /// Checks every invariant (see the remarks on <see cref="VmaSet"/>), taking the read side of the lock
+    /// unless the calling thread holds the lock already.
+    /// </summary>
+    /// <exception cref="VmaCorruptionException">An invariant is broken; the message names the VMAs.</exception>
+    public void Validate()
+    {
+        bool taken = !_lock.IsHeld;
+        if (taken)
+            _lock.EnterRead();
+        try
+        {
+            ValidateLocked();
+        }
+        finally
+        {
+            if (taken)
+                _lock.ExitRead();
+        }
+    }
+
+    /// <summary>Disposes the lock; no thread may hold it or use the set afterwards.</summary>
+    public void Dispose() => _lock.Dispose();
+
+    /// <summary>
+    /// Overwrites or inserts a VMA with no checks, for the validator's tests to forge each kind of
+    /// corruption; nothing else may call it.
+    /// </summary>
+    internal void ForgeForTesting(int index, Vma vma, bool insert)
+    {
+        if (insert)
+            _vmas.Insert(index, vma);
+        else
+            _vmas[index] = vma;
+        _version++;
+    }
+
+    // ---------------------------------------------------------------- internals
+
+    private bool ChangeFlags(ulong start, ulong length, VmaFlags set, VmaFlags clear, string what)
+    {
+        ulong end = AddressChecks.CheckRange(start, length, what);
+        VmaFlagChecks.CheckChange(set, clear, start, what);
+        bool taken = EnterWriteUnlessHeld(what, start);
+        try
+        {
+            // Everything that can fail is checked on the untouched VMAs first.
+            int first = FirstEndingAbove(start);
+            int last = first;
+            ulong mapped = 0;
+            for (; last < _vmas.Count && _vmas[last].Start < end; last++)
+            {
+                Vma vma = _vmas[last];
+                string? invalid = VmaFlagChecks.WhyInvalidInSet(VmaFlagChecks.Apply(vma.Flags, set, clear));
+                if (invalid != null)
+                    VmaFlagChecks.Throw($"Cannot {what} at 0x{start:x}: the VMA 0x{vma.Start:x}-0x{vma.End:x} would end with {invalid}.", nameof(set));
+                mapped += Math.Min(vma.End, end) - Math.Max(vma.Start, start);
+            }
+
+            if (first == last)
+            {
+                AddressChecks.Throw(
+                    $"Cannot {what} at 0x{start:x}..0x{end:x}: nothing is mapped in the range; expected at least one VMA there (Linux returns -ENOMEM).",
+                    start,
+                    length);
+            }
+
+            Vma low = _vmas[first];
+            if (low.Start < start)
+            {
+                _vmas[first] = low.Slice(start, low.End);
+                _vmas.Insert(first, low.Slice(low.Start, start));
+                first++;
+                last++;
+            }
+
+            Vma high = _vmas[last - 1];
+            if (high.End > end)
+            {
+                _vmas[last - 1] = high.Slice(high.Start, end);
+                _vmas.Insert(last, high.Slice(end, high.End));
+            }
+
+            for (int i = first; i < last; i++)
+                _vmas[i] = _vmas[i].WithFlags(VmaFlagChecks.Apply(_vmas[i].Flags, set, clear));
+            MergeNeighbours(first - 1, last);
+            Mutated();
+            return mapped == length;
+        }
+        finally
+        {
+            if (taken)
+                _lock.ExitWrite();
+        }
+    }
+
+    /// <summary>
+    /// Removes [<paramref name="start"/>, <paramref name="end"/>) from the set, leaving the outer pieces of
+    /// VMAs that straddle its ends, and appends what it removed to <paramref name="removed"/>. Returns the
+    /// index at which a VMA covering the range now belongs.
+    /// </summary>
+    private int RemoveRange(ulong start, ulong end, List<Vma> removed)
+    {
+        int first = FirstEndingAbove(start);
+        int last = first;
+        for (; last < _vmas.Count && _vmas[last].Start < end; last++)
+        {
+            Vma vma = _vmas[last];
+            removed.Add(vma.Slice(Math.Max(vma.Start, start), Math.Min(vma.End, end)));
+        }
+
+        if (first == last)
+            return first;
+
+        Vma low = _vmas[first];
+        Vma high = _vmas[last - 1];
+        _vmas.RemoveRange(first, last - first);
+        int index = first;
+        if (low.Start < start)
+            _vmas.Insert(index++, low.Slice(low.Start, start));
+        if (high.End > end)
+            _vmas.Insert(index, high.Slice(end, high.End));
+        return index;
+    }
+
+    /// <summary>
+    /// Merges touching VMAs with identical flags among indices <paramref name="first"/>..<paramref name="last"/>
+    /// (inclusive, clamped to the set): the changed pieces and the neighbour on each side, which is all
+    /// an operation can have made mergeable, since every other boundary was already unmergeable.
+    /// </summary>
+    private void MergeNeighbours(int first, int last)
+    {
+        first = Math.Max(first, 0);
+        last = Math.Min(last, _vmas.Count - 1);
+        int write = first;
+        for (int read = first + 1; read <= last; read++)
+        {
+            Vma kept = _vmas[write];
+            Vma next = _vmas[read];
+            if (kept.End == next.Start && kept.Flags == next.Flags)
+            {
+                _vmas[write] = Vma.Unchecked(kept.Start, next.End, kept.Flags);
+            }
+            else
+            {
+                write++;
+                _vmas[write] = next;
+            }
+        }
+
+        if (last > write)
+            _vmas.RemoveRange(write + 1, last - write);
+    }
+
+    /// <summary>Index of the first VMA whose End is above <paramref name="address"/> (Linux find_vma's search).</summary>
+    private int FirstEndingAbove(ulong address)
+    {
+        ReadOnlySpan<Vma> vmas = CollectionsMarshal.AsSpan(_vmas);
+        int low = 0;
+        int high = vmas.Length;
+        while (low < high)
+        {
+            int middle = (int)((uint)(low + high) >> 1);
+            if (vmas[middle].End > address)
+                high = middle;
+            else
+                low = middle + 1;
+        }
+
+        return low;
+    }
+
+    /// <summary>Index of the first VMA whose Start is at or above <paramref name="address"/>.</summary>
+    private int FirstStartingAtOrAbove(ulong address)
+    {
+        ReadOnlySpan<Vma> vmas = CollectionsMarshal.AsSpan(_vmas);
+        int low = 0;
+        int high = vmas.Length;
+        while (low < high)
+        {
+            int middle = (int)((uint)(low + high) >> 1);
+            if (vmas[middle].Start >= address)
+                high = middle;
+            else
+                low = middle + 1;
+        }
+
+        return low;
+    }
+
+    private bool TryAt(int index, out Vma vma)
+    {
+        if ((uint)index < (uint)_vmas.Count)
+        {
+            vma = _vmas[index];
+            return true;
+        }
+
+        vma = default;
+        return false;
+    }
+
+    /// <summary>
+    /// Takes the write side for a mutator unless this thread holds it already (a caller grouping several
+    /// changes). Holding only the read side is refused up front: waiting for the write side would wait
+    /// for this thread's own read hold forever.
+    /// </summary>
+    private bool EnterWriteUnlessHeld(string what, ulong start)
+    {
+        if (_lock.IsWriteHeld)
+            return false;
+        if (_lock.IsReadHeld)
+        {
+            throw new LockRecursionException(
+                $"Cannot {what} at 0x{start:x}: the calling thread holds the address-space lock for reading; the change needs the write side, and a reader cannot upgrade (nor can Linux's mmap_lock).");
+        }
+
+        _lock.EnterWrite();
+        return true;
+    }
+
+    private void Mutated()
+    {
+        _version++;
+        DebugCheck();
+    }
+
+    [Conditional("DEBUG")]
+    private void AssertLocked() =>
+        Debug.Assert(_lock.IsHeld, "VMA lookups need the address-space lock (VmaSet.Lock) held for reading or writing.");
+
+    /// <summary>The whole-set check after every mutation, in DEBUG_VM builds (Linux <c>validate_mm</c>).</summary>
+    [Conditional("DEBUG_VM")]
+    private void DebugCheck() => ValidateLocked();
+
+    private void ValidateLocked()
+    {
+        ReadOnlySpan<Vma> vmas = CollectionsMarshal.AsSpan(_vmas);
+        for (int i = 0; i < vmas.Length; i++)
+        {
+            Vma vma = vmas[i];
+            if (vma.End <= vma.Start)
+                Fail(vma, $"VMA {vma} is empty or reversed; expected Start below End");
+            if (!VirtualAddress.IsPageAligned(vma.Start) || !VirtualAddress.IsPageAligned(vma.End))
+                Fail(vma, $"VMA {vma} is not page aligned; expected both ends to be multiples of 0x1000");
+            if (vma.End > VirtualAddress.TaskSize)
+                Fail(vma, $"VMA {vma} ends beyond user space; expected End at most TASK_SIZE 0x{VirtualAddress.TaskSize:x}");
+            string? invalid = VmaFlagChecks.WhyInvalidInSet(vma.Flags);
+            if (invalid != null)
+                Fail(vma, $"VMA 0x{vma.Start:x}-0x{vma.End:x} has {invalid}");
+            if (i == 0)
+                continue;
+
+            Vma previous = vmas[i - 1];
+            if (previous.End > vma.Start)
+                Fail(vma, $"VMA {vma} overlaps or precedes the VMA before it, {previous}; expected sorted, disjoint VMAs");
+            if (previous.End == vma.Start && previous.Flags == vma.Flags)
+                Fail(vma, $"VMAs {previous} and {vma} touch and have identical flags; expected them merged into one");
+        }
+    }
+
+    private static void Fail(Vma vma, string message) => throw new VmaCorruptionException(message, vma.Start, vma.End);
+
+    /// <summary>
+    /// Walks the VMAs in address order without allocating; throws if the set changes meanwhile (which only
+    /// the enumerating thread itself can do, under the write side it holds).
+    /// </summary>
+    public struct Enumerator : IEnumerator<Vma>
+    {
+        private readonly VmaSet _set;
+        private readonly int _version;
+        private int _index;
+        private Vma _current;
+
+        internal Enumerator(VmaSet set)
+        {
+            _set = set;
+            _version = set._version;
+            _index = 0;
+            _current = default;
+        }
+
+        /// <summary>The VMA the enumerator is on.</summary>
+        public readonly Vma Current => _current;
+
+        readonly object IEnumerator.Current => _current;
+
+        /// <summary>Steps to the next VMA in address order.</summary>
+        /// <exception cref="InvalidOperationException">The set changed since the enumeration began.</exception>
+        public bool MoveNext()
+        {
+            if (_version != _set._version)
+                throw new InvalidOperationException("The VMA set changed during enumeration; enumerate under the address-space lock and change nothing meanwhile.");
+            if (_index >= _set._vmas.Count)
+                return false;
+            _current = _set._vmas[_index++];
+            return true;
+        }
+
+        /// <summary>Goes back to before the first VMA.</summary>
+        public void Reset()
+        {
+            _index = 0;
+            _current = default;
+        }
+
+        /// <summary>Nothing to release.</summary>
+        public readonly void Dispose()
+        {
+        }
+    }
+}
