@@ -1,0 +1,181 @@
+using System;
+using System.Collections.Generic;
+using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
+using System.IO;
+
+namespace LargeFolios.FaultPath;
+
+/// <summary>
+/// Reads a scenario (DESIGN.md section 7) one command at a time: one command per line, <c>#</c>
+/// starts a comment, blank lines are skipped, and numbers are decimal or <c>0x</c> hex with an
+/// optional <c>K</c>, <c>M</c> or <c>G</c> suffix (powers of 1024). Commands are parsed lazily, so
+/// a runner executes every line before a malformed one and none after it; the malformed line
+/// raises <see cref="ScenarioSyntaxException"/> naming the file, the line and what was expected.
+/// </summary>
+/// <remarks>
+/// The reader checks syntax only. Whether an address is aligned or mapped is the runner's
+/// business, as it is the kernel's: <c>mmap</c> of an unaligned address is a syscall error, not a
+/// typo.
+/// </remarks>
+public static class ScenarioReader
+{
+    /// <summary>The commands of <paramref name="reader"/>'s text, read as they are enumerated.</summary>
+    /// <param name="reader">The scenario text.</param>
+    /// <param name="file">The name messages give the scenario (its path, usually).</param>
+    public static IEnumerable<ScenarioCommand> Read(TextReader reader, string file)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        ArgumentNullException.ThrowIfNull(file);
+        return ReadIterator(reader, file);
+    }
+
+    /// <summary>The commands of the file at <paramref name="path"/>, read as they are enumerated.</summary>
+    public static IEnumerable<ScenarioCommand> ReadFile(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        return ReadFileIterator(path);
+    }
+
+    /// <summary>Parses one line; null for a blank or comment-only line.</summary>
+    public static ScenarioCommand? ParseLine(string text, string file, int line)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        int hash = text.IndexOf('#', StringComparison.Ordinal);
+        string[] words = (hash >= 0 ? text[..hash] : text).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        if (words.Length == 0)
+            return null;
+
+        var at = new Where(file, line);
+        switch (words[0])
+        {
+            case "thp":
+                at.Arity(words, 3, "thp enabled <always|madvise|never> or thp <size>kB <always|inherit|madvise|never>");
+                if (words[1] == "enabled")
+                {
+                    if (words[2] is not ("always" or "madvise" or "never"))
+                        at.Fail($"\"{words[2]}\" is not a global THP setting; expected always, madvise or never");
+                    return new ScenarioCommand(ScenarioVerb.ThpEnabled, line, Text: words[2]);
+                }
+
+                int order;
+                try
+                {
+                    order = ThpPolicy.OrderOfSize(words[1]);
+                }
+                catch (ArgumentException error)
+                {
+                    order = at.Fail<int>($"\"{words[1]}\" is not a THP size: {error.Message.TrimEnd('.')}");
+                }
+
+                if (words[2] is not ("always" or "inherit" or "madvise" or "never"))
+                    at.Fail($"\"{words[2]}\" is not a per-size THP setting; expected always, inherit, madvise or never");
+                return new ScenarioCommand(ScenarioVerb.ThpSize, line, Order: order, Text: words[2]);
+
+            case "mmap":
+            case "munmap":
+                at.Arity(words, 3, $"{words[0]} <addr> <len>");
+                return new ScenarioCommand(words[0] == "mmap" ? ScenarioVerb.Mmap : ScenarioVerb.Munmap, line,
+                    Address: at.Number(words[1], "address"), Length: at.Number(words[2], "length"));
+
+            case "madvise":
+                at.Arity(words, 4, "madvise <addr> <len> <hugepage|nohugepage|dontneed|free>");
+                MadviseAdvice advice = words[3] switch
+                {
+                    "hugepage" => MadviseAdvice.HugePage,
+                    "nohugepage" => MadviseAdvice.NoHugePage,
+                    "dontneed" => MadviseAdvice.DontNeed,
+                    "free" => MadviseAdvice.Free,
+                    _ => at.Fail<MadviseAdvice>($"\"{words[3]}\" is not an advice; expected hugepage, nohugepage, dontneed or free"),
+                };
+                return new ScenarioCommand(ScenarioVerb.Madvise, line,
+                    Address: at.Number(words[1], "address"), Length: at.Number(words[2], "length"), Advice: advice);
+
+            case "write":
+            case "read":
+                at.Arity(words, 2, $"{words[0]} <addr>");
+                return new ScenarioCommand(words[0] == "write" ? ScenarioVerb.Write : ScenarioVerb.Read, line, Address: at.Number(words[1], "address"));
+
+            case "dump":
+            case "stats":
+                at.Arity(words, 1, words[0]);
+                return new ScenarioCommand(words[0] == "dump" ? ScenarioVerb.Dump : ScenarioVerb.Stats, line);
+
+            default:
+                return at.Fail<ScenarioCommand?>($"unknown command \"{words[0]}\"; expected thp, mmap, munmap, madvise, write, read, dump or stats");
+        }
+    }
+
+    /// <summary>
+    /// A scenario number: decimal or <c>0x</c> hex, with an optional K, M or G suffix (times 1024,
+    /// 1024², 1024³). False when it is not one or does not fit 64 bits.
+    /// </summary>
+    public static bool TryParseNumber(string text, out ulong value)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        value = 0;
+        ReadOnlySpan<char> digits = text;
+        int shift = 0;
+        if (digits.Length > 0)
+        {
+            switch (digits[^1])
+            {
+                case 'K': shift = 10; break;
+                case 'M': shift = 20; break;
+                case 'G': shift = 30; break;
+            }
+
+            if (shift != 0)
+                digits = digits[..^1];
+        }
+
+        bool parsed = digits.StartsWith("0x", StringComparison.Ordinal)
+            ? ulong.TryParse(digits[2..], NumberStyles.AllowHexSpecifier, CultureInfo.InvariantCulture, out value) && digits.Length > 2
+            : ulong.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out value);
+        if (!parsed || (shift != 0 && value > (ulong.MaxValue >> shift)))
+            return false;
+        value <<= shift;
+        return true;
+    }
+
+    private static IEnumerable<ScenarioCommand> ReadIterator(TextReader reader, string file)
+    {
+        int line = 0;
+        for (string? text = reader.ReadLine(); text != null; text = reader.ReadLine())
+        {
+            line++;
+            if (ParseLine(text, file, line) is { } command)
+                yield return command;
+        }
+    }
+
+    private static IEnumerable<ScenarioCommand> ReadFileIterator(string path)
+    {
+        using var reader = new StreamReader(path);
+        foreach (ScenarioCommand command in ReadIterator(reader, path))
+            yield return command;
+    }
+
+    /// <summary>Where a line came from, and the failures that name it.</summary>
+    private readonly struct Where(string file, int line)
+    {
+        public void Arity(string[] words, int expected, string form)
+        {
+            if (words.Length != expected)
+                Fail($"\"{words[0]}\" takes {expected - 1} argument{(expected == 2 ? "" : "s")}, got {words.Length - 1}; expected \"{form}\"");
+        }
+
+        public ulong Number(string word, string what)
+        {
+            if (!TryParseNumber(word, out ulong value))
+                Fail($"\"{word}\" is not a valid {what}; expected a decimal or 0x-hex number with an optional K, M or G suffix, within 64 bits");
+            return value;
+        }
+
+        [DoesNotReturn]
+        public void Fail(string what) => throw new ScenarioSyntaxException($"{file}:{line}: {what}.", file, line);
+
+        [DoesNotReturn]
+        public T Fail<T>(string what) => throw new ScenarioSyntaxException($"{file}:{line}: {what}.", file, line);
+    }
+}
