@@ -40,7 +40,8 @@ public sealed unsafe class PageTableTree : IDisposable
     /// <summary>The flags of an entry pointing at a lower table (x86 <c>_PAGE_TABLE</c>).</summary>
     public const PteFlags TableEntryFlags = PteFlags.Present | PteFlags.Write | PteFlags.User | PteFlags.Accessed | PteFlags.Dirty;
 
-    private const uint PageTableTypeWord = (uint)PageType.Table << 24;
+    /// <summary>The mapcount word of a page-table page: PGTY_table in the top byte (Linux <c>__SetPageTable</c>).</summary>
+    internal const uint PageTableTypeWord = (uint)PageType.Table << 24;
 
     private readonly Arena _arena;
     private readonly PageDescriptor* _pages;
@@ -89,12 +90,18 @@ public sealed unsafe class PageTableTree : IDisposable
     public WalkResult Walk(ulong address, bool allocate, out PteTable table)
     {
         CheckUserAddress(address, "walk the page tables");
+        return WalkPte(address, allocate, out table);
+    }
+
+    /// <summary><see cref="Walk"/> for callers that have checked the address and the tree already.</summary>
+    private WalkResult WalkPte(ulong address, bool allocate, out PteTable table)
+    {
         table = default;
         WalkResult result = WalkToPmd(address, allocate, out uint pmdTable);
         if (result != WalkResult.Table)
             return result;
 
-        Pte* pmdEntry = EntriesOf(pmdTable) + VirtualAddress.PmdIndex(address);
+        Pte* pmdEntry = PmdEntryOf(pmdTable, address);
         Pte pmd = Read(pmdEntry);
         if (pmd.IsNone)
         {
@@ -119,7 +126,7 @@ public sealed unsafe class PageTableTree : IDisposable
     {
         CheckUserAddress(address, "read a PMD entry");
         return WalkToPmd(address, allocate: false, out uint pmdTable) == WalkResult.Table
-            ? Read(EntriesOf(pmdTable) + VirtualAddress.PmdIndex(address))
+            ? Read(PmdEntryOf(pmdTable, address))
             : Pte.None;
     }
 
@@ -127,7 +134,7 @@ public sealed unsafe class PageTableTree : IDisposable
     public Pte ReadPte(ulong address)
     {
         CheckUserAddress(address, "read a PTE");
-        return Walk(address, allocate: false, out PteTable table) == WalkResult.Table ? Read(table.At(address)) : Pte.None;
+        return WalkPte(address, allocate: false, out PteTable table) == WalkResult.Table ? Read(table.At(address)) : Pte.None;
     }
 
     // ---------------------------------------------------------------- PTEs
@@ -189,7 +196,7 @@ public sealed unsafe class PageTableTree : IDisposable
     {
         CheckUserAddress(address, "map PTEs");
         CheckPteRun(address, nr, "map PTEs");
-        WalkResult result = Walk(address, allocate: true, out PteTable table);
+        WalkResult result = WalkPte(address, allocate: true, out PteTable table);
         if (result != WalkResult.Table)
             return result;
 
@@ -233,7 +240,7 @@ public sealed unsafe class PageTableTree : IDisposable
                 continue;
             }
 
-            Pte* pmdEntry = EntriesOf(pmdTable) + VirtualAddress.PmdIndex(address);
+            Pte* pmdEntry = PmdEntryOf(pmdTable, address);
             Pte pmd = Read(pmdEntry);
             if (pmd.IsNone)
             {
@@ -260,7 +267,7 @@ public sealed unsafe class PageTableTree : IDisposable
                     ThrowHelper.ThrowOutOfMemory($"Cannot zap 0x{address:x}..0x{next:x}: splitting the PMD leaf at 0x{pmdStart:x} needs a PTE table and the arena has no free page.");
             }
 
-            if (Walk(address, allocate: false, out PteTable table) == WalkResult.Table)
+            if (WalkPte(address, allocate: false, out PteTable table) == WalkResult.Table)
             {
                 table.Lock();
                 cleared += ClearPtes(table, address, (int)((next - address) >> PageGeometry.PageShift), zapped);
@@ -303,7 +310,7 @@ public sealed unsafe class PageTableTree : IDisposable
         if (deposit && !TryAllocateTable(out deposited))
             return PmdInstallResult.OutOfMemory;
 
-        Pte* pmdEntry = EntriesOf(pmdTable) + VirtualAddress.PmdIndex(address);
+        Pte* pmdEntry = PmdEntryOf(pmdTable, address);
         ref RawSpinLock pmdLock = ref TableLock(pmdTable);
         pmdLock.Enter();
         if (!Read(pmdEntry).IsNone)
@@ -333,7 +340,7 @@ public sealed unsafe class PageTableTree : IDisposable
         if (WalkToPmd(address, allocate: false, out uint pmdTable) != WalkResult.Table)
             return Pte.None;
 
-        Pte* pmdEntry = EntriesOf(pmdTable) + VirtualAddress.PmdIndex(address);
+        Pte* pmdEntry = PmdEntryOf(pmdTable, address);
         ref RawSpinLock pmdLock = ref TableLock(pmdTable);
         pmdLock.Enter();
         Pte old = Read(pmdEntry);
@@ -365,7 +372,7 @@ public sealed unsafe class PageTableTree : IDisposable
         if (WalkToPmd(address, allocate: false, out uint pmdTable) != WalkResult.Table)
             return PmdSplitResult.NotLeaf;
 
-        Pte* pmdEntry = EntriesOf(pmdTable) + VirtualAddress.PmdIndex(address);
+        Pte* pmdEntry = PmdEntryOf(pmdTable, address);
         ref RawSpinLock pmdLock = ref TableLock(pmdTable);
         pmdLock.Enter();
         if (!Read(pmdEntry).IsLeafPmd)
@@ -601,15 +608,23 @@ public sealed unsafe class PageTableTree : IDisposable
     internal PageDescriptor* Pages => _pages;
 
     /// <summary>The PFN of the PMD table covering <paramref name="address"/>, or -1 (for tests and the validator).</summary>
-    internal long ReadPmdTablePfn(ulong address) =>
-        WalkToPmd(address, allocate: false, out uint pmdTable) == WalkResult.Table ? pmdTable : -1;
+    internal long ReadPmdTablePfn(ulong address)
+    {
+        CheckUserAddress(address, "find a PMD table");
+        return WalkToPmd(address, allocate: false, out uint pmdTable) == WalkResult.Table ? pmdTable : -1;
+    }
 
     /// <summary>The 512 entries of the table page <paramref name="pfn"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal Pte* EntriesOf(uint pfn) =>
         _memory != null ? (Pte*)(_memory + ((nuint)pfn << PageGeometry.PageShift)) : (Pte*)_pages[pfn].Mapping;
 
-    internal ref RawSpinLock TableLock(uint pfn) => ref Unsafe.As<ulong, RawSpinLock>(ref _pages[pfn].Private);
+    /// <summary>The split lock of the table page <paramref name="pfn"/> (see <see cref="PteTable.LockOf"/>).</summary>
+    internal ref RawSpinLock TableLock(uint pfn) => ref PteTable.LockOf(_pages + pfn);
+
+    /// <summary>The entry of the PMD table <paramref name="pmdTable"/> that covers <paramref name="address"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private Pte* PmdEntryOf(uint pmdTable, ulong address) => EntriesOf(pmdTable) + VirtualAddress.PmdIndex(address);
 
     // ---------------------------------------------------------------- internals
 
@@ -619,9 +634,9 @@ public sealed unsafe class PageTableTree : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void Write(Pte* entry, Pte value) => Volatile.Write(ref *(ulong*)entry, value.Value);
 
+    // Callers have checked the address and that the tree is not disposed.
     private WalkResult WalkToPmd(ulong address, bool allocate, out uint pmdTable)
     {
-        ThrowIfDisposed();
         pmdTable = PageDescriptor.Nil;
         WalkResult result = Descend(EntriesOf(_pgd) + VirtualAddress.PgdIndex(address), allocate, out uint pudTable);
         if (result != WalkResult.Table)

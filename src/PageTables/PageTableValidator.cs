@@ -19,8 +19,6 @@ namespace LargeFolios.PageTables;
 /// </summary>
 internal static unsafe class PageTableValidator
 {
-    private const uint PageTableTypeWord = (uint)PageType.Table << 24;
-
     public static void Validate(PageTableTree tree)
     {
         Arena arena = tree.Arena;
@@ -117,8 +115,8 @@ internal static unsafe class PageTableValidator
             Fail(address, (long)pfn, $"{what} for 0x{address:x} is PFN 0x{pfn:x}, outside the arena's 0x{arena.TotalPages:x} pages");
         uint table = (uint)pfn;
         ref PageDescriptor page = ref arena.Page(table);
-        if (page.PageTypeWord != PageTableTypeWord)
-            Fail(address, table, $"{what} 0x{table:x} for 0x{address:x} has page type word 0x{page.PageTypeWord:x8}; expected PGTY_table (0x{PageTableTypeWord:x8})");
+        if (page.PageTypeWord != PageTableTree.PageTableTypeWord)
+            Fail(address, table, $"{what} 0x{table:x} for 0x{address:x} has page type word 0x{page.PageTypeWord:x8}; expected PGTY_table (0x{PageTableTree.PageTableTypeWord:x8})");
         if (page.Refcount != 1 || page.IsTail || page.IsHead)
             Fail(address, table, $"{what} 0x{table:x} for 0x{address:x} has refcount {page.Refcount}, head {page.IsHead}, tail {page.IsTail}; expected a live order-0 page");
         if (page.Private != 0)

@@ -57,5 +57,11 @@ public readonly unsafe struct PteTable
     /// <summary>True while some thread holds the table's lock.</summary>
     public bool IsLocked => PtLock.IsHeld;
 
-    internal ref RawSpinLock PtLock => ref Unsafe.As<ulong, RawSpinLock>(ref _descriptor->Private);
+    internal ref RawSpinLock PtLock => ref LockOf(_descriptor);
+
+    /// <summary>
+    /// The split lock of any table page (PTE or PMD table): its descriptor's word at offset 40,
+    /// where Linux's <c>ptdesc</c> embeds <c>ptl</c>.
+    /// </summary>
+    internal static ref RawSpinLock LockOf(PageDescriptor* descriptor) => ref Unsafe.As<ulong, RawSpinLock>(ref descriptor->Private);
 }
