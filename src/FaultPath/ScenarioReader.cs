@@ -53,7 +53,7 @@ public static class ScenarioReader
                 at.Arity(words, 3, "thp enabled <always|madvise|never> or thp <size>kB <always|inherit|madvise|never>");
                 if (words[1] == "enabled")
                 {
-                    if (words[2] is not ("always" or "madvise" or "never"))
+                    if (!ThpPolicy.TryParseEnabled(words[2], out _))
                         at.Fail($"\"{words[2]}\" is not a global THP setting; expected always, madvise or never");
                     return new ScenarioCommand(ScenarioVerb.ThpEnabled, line, Text: words[2]);
                 }
@@ -68,7 +68,7 @@ public static class ScenarioReader
                     order = at.Fail<int>($"\"{words[1]}\" is not a THP size: {error.Message.TrimEnd('.')}");
                 }
 
-                if (words[2] is not ("always" or "inherit" or "madvise" or "never"))
+                if (!ThpPolicy.TryParseSizeEnabled(words[2], out _))
                     at.Fail($"\"{words[2]}\" is not a per-size THP setting; expected always, inherit, madvise or never");
                 return new ScenarioCommand(ScenarioVerb.ThpSize, line, Order: order, Text: words[2]);
 

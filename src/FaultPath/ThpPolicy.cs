@@ -125,13 +125,9 @@ public sealed class ThpPolicy
     public void WriteEnabled(string value)
     {
         ArgumentNullException.ThrowIfNull(value);
-        Enabled = value.Trim() switch
-        {
-            "always" => ThpEnabled.Always,
-            "madvise" => ThpEnabled.Madvise,
-            "never" => ThpEnabled.Never,
-            _ => throw new ArgumentException($"Cannot set transparent_hugepage/enabled to \"{value}\": expected always, madvise or never.", nameof(value)),
-        };
+        if (!TryParseEnabled(value, out ThpEnabled setting))
+            throw new ArgumentException($"Cannot set transparent_hugepage/enabled to \"{value}\": expected always, madvise or never.", nameof(value));
+        Enabled = setting;
     }
 
     /// <summary>Writes a size's setting as <c>echo always &gt; hugepages-64kB/enabled</c> does.</summary>
@@ -142,15 +138,38 @@ public sealed class ThpPolicy
     {
         ArgumentNullException.ThrowIfNull(value);
         int order = OrderOfSize(size);
-        ThpSizeEnabled setting = value.Trim() switch
-        {
-            "always" => ThpSizeEnabled.Always,
-            "inherit" => ThpSizeEnabled.Inherit,
-            "madvise" => ThpSizeEnabled.Madvise,
-            "never" => ThpSizeEnabled.Never,
-            _ => throw new ArgumentException($"Cannot set hugepages-{size.Trim()}/enabled to \"{value}\": expected always, inherit, madvise or never.", nameof(value)),
-        };
+        if (!TryParseSizeEnabled(value, out ThpSizeEnabled setting))
+            throw new ArgumentException($"Cannot set hugepages-{size.Trim()}/enabled to \"{value}\": expected always, inherit, madvise or never.", nameof(value));
         SetSizeEnabled(order, setting);
+    }
+
+    /// <summary>The global setting a sysfs write names (Linux <c>sysfs_streq</c>: surrounding whitespace ignored).</summary>
+    public static bool TryParseEnabled(string text, out ThpEnabled value)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        (bool known, value) = text.Trim() switch
+        {
+            "always" => (true, ThpEnabled.Always),
+            "madvise" => (true, ThpEnabled.Madvise),
+            "never" => (true, ThpEnabled.Never),
+            _ => (false, default),
+        };
+        return known;
+    }
+
+    /// <summary>The per-size setting a sysfs write names (surrounding whitespace ignored).</summary>
+    public static bool TryParseSizeEnabled(string text, out ThpSizeEnabled value)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        (bool known, value) = text.Trim() switch
+        {
+            "always" => (true, ThpSizeEnabled.Always),
+            "inherit" => (true, ThpSizeEnabled.Inherit),
+            "madvise" => (true, ThpSizeEnabled.Madvise),
+            "never" => (true, ThpSizeEnabled.Never),
+            _ => (false, default),
+        };
+        return known;
     }
 
     /// <summary>The sysfs name of an order's size: <c>64kB</c> for order 4.</summary>
