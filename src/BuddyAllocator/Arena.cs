@@ -173,6 +173,13 @@ public sealed unsafe partial class Arena : IDisposable
 
     internal Zone Zone => _zone;
 
+    /// <summary>The arena's id, as <see cref="Folio"/> handles carry it.</summary>
+    internal int Id => _id;
+
+    /// <summary>A handle to the folio of <paramref name="order"/> headed at <paramref name="pfn"/>, unchecked (the caller read the descriptors).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal Folio HandleOf(uint pfn, int order) => new(_id, pfn, order);
+
     internal PageDescriptor* Pages => _pages;
 
     internal PerCpuPages* PerCpu => _perCpu;
@@ -605,6 +612,51 @@ public sealed unsafe partial class Arena : IDisposable
     }
 
     /// <summary>
+    /// Linux <c>folio_put_refs</c> up to the test: drops <paramref name="refs"/> references at once
+    /// (one per PTE an mTHP loses in a zap) with one atomic add.
+    /// </summary>
+    /// <returns>True when they were the last: the folio is then frozen (refcount 0), the caller owns
+    /// it and must hand it to <see cref="FreeFrozen"/> once it has undone its own state (Linux
+    /// <c>__folio_put</c>: unqueue from deferred split, uncharge, then free).</returns>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal bool PutTestZero(Folio folio, int refs)
+    {
+        Debug.Assert(folio.ArenaId == _id && refs > 0, "PutTestZero on a foreign folio or with no references");
+        int left = Interlocked.Add(ref _pages[folio.Pfn].Refcount, -refs);
+        Debug.Assert(left >= 0, "folio refcount underflow");
+        return left == 0;
+    }
+
+    /// <summary>
+    /// Linux <c>free_frozen_pages</c> for a folio whose last reference <see cref="PutTestZero"/>
+    /// dropped: the same checks as <see cref="Free(Folio)"/>, then the block goes back.
+    /// </summary>
+    /// <exception cref="BadFolioException">The folio is still mapped, pinned or queued; nothing changed.</exception>
+    internal void FreeFrozen(Folio folio)
+    {
+        uint pfn = folio.Pfn;
+        int order = folio.Order;
+        if (folio.ArenaId != _id || _pages == null)
+            ThrowForeignFolio(folio);
+        if (!IsFreeable(_pages + pfn, order, refs: 0))
+        {
+            // The diagnosis reads the state as a live folio's: show it one reference.
+            _pages[pfn].Refcount = 1;
+            try
+            {
+                ThrowNotFreeable(pfn, order);
+            }
+            finally
+            {
+                _pages[pfn].Refcount = 0;
+            }
+        }
+
+        DebugVm.CheckFolio(this, pfn, order, frozen: true);
+        FreeBlock(pfn, order);
+    }
+
+    /// <summary>
     /// The cheap check before a free (Linux <c>page_expected_state</c>): one combined test of the
     /// head's and page[1]'s words, no branches per field. The detailed diagnosis runs only when it
     /// fails. Page[2] is read only for large-rmappable folios, the only ones a deferred-split queue
@@ -612,10 +664,10 @@ public sealed unsafe partial class Arena : IDisposable
     /// other folio touches two cache lines, not three.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static bool IsFreeable(PageDescriptor* head, int order, ulong checkedFlags = FlagsCheckedAtFree)
+    private static bool IsFreeable(PageDescriptor* head, int order, ulong checkedFlags = FlagsCheckedAtFree, int refs = 1)
     {
         ulong expectedFlags = order > 0 ? (ulong)PageFlags.Head : 0;
-        bool ok = (head->CompoundHead == 0) & (head->Refcount == 1) & (head->Mapcount == PageDescriptor.NoMapcount)
+        bool ok = (head->CompoundHead == 0) & (head->Refcount == refs) & (head->Mapcount == PageDescriptor.NoMapcount)
             & ((head->Flags & (checkedFlags | (ulong)PageFlags.Head)) == expectedFlags);
         if (order == 0)
             return ok;

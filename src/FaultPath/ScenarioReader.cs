@@ -98,11 +98,12 @@ public static class ScenarioReader
 
             case "dump":
             case "stats":
+            case "shrink":
                 at.Arity(words, 1, words[0]);
-                return new ScenarioCommand(words[0] == "dump" ? ScenarioVerb.Dump : ScenarioVerb.Stats, line);
+                return new ScenarioCommand(words[0] switch { "dump" => ScenarioVerb.Dump, "stats" => ScenarioVerb.Stats, _ => ScenarioVerb.Shrink }, line);
 
             default:
-                return at.Fail<ScenarioCommand?>($"unknown command \"{words[0]}\"; expected thp, mmap, munmap, madvise, write, read, dump or stats");
+                return at.Fail<ScenarioCommand?>($"unknown command \"{words[0]}\"; expected thp, mmap, munmap, madvise, write, read, dump, stats or shrink");
         }
     }
 

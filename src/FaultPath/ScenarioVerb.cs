@@ -29,4 +29,7 @@ public enum ScenarioVerb
 
     /// <summary><c>stats</c>: print the non-zero per-size mTHP counters.</summary>
     Stats,
+
+    /// <summary><c>shrink</c>: run the deferred-split shrinker over the whole queue once (an extension of DESIGN.md's format).</summary>
+    Shrink,
 }

@@ -36,6 +36,8 @@ public sealed class ThpPolicy
     private uint _always;
     private uint _madvise;
     private uint _inherit = 1u << PageGeometry.PmdOrder;
+    private bool _shrinkUnderused = true;
+    private int _maxPtesNone = (1 << PageGeometry.PmdOrder) - 1;
 
     /// <summary>The global setting (<c>transparent_hugepage/enabled</c>).</summary>
     public ThpEnabled Enabled
@@ -99,6 +101,34 @@ public sealed class ThpPolicy
         if (orders == 0 || (vmaFlags & VmaFlags.NoHugePage) != 0)
             return 0;
         return orders;
+    }
+
+    /// <summary>
+    /// <c>transparent_hugepage/shrink_underused</c> (Linux <c>split_underused_thp</c>, default on):
+    /// PMD THPs mapped by a fault are queued for the deferred-split shrinker, which splits those
+    /// with more than <see cref="MaxPtesNone"/> zero-filled pages.
+    /// </summary>
+    public bool ShrinkUnderused
+    {
+        get => Volatile.Read(ref _shrinkUnderused);
+        set => Volatile.Write(ref _shrinkUnderused, value);
+    }
+
+    /// <summary>
+    /// <c>khugepaged/max_ptes_none</c> (default 511 = HPAGE_PMD_NR - 1): how many zero-filled pages
+    /// a PMD THP may hold before the shrinker calls it underused. At 511 no THP is ever underused
+    /// (Linux <c>thp_underused</c> returns false at once).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not 0..511 (Linux: -EINVAL).</exception>
+    public int MaxPtesNone
+    {
+        get => Volatile.Read(ref _maxPtesNone);
+        set
+        {
+            if ((uint)value >= 1u << PageGeometry.PmdOrder)
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"khugepaged/max_ptes_none takes 0..{(1 << PageGeometry.PmdOrder) - 1}.");
+            Volatile.Write(ref _maxPtesNone, value);
+        }
     }
 
     // ---------------------------------------------------------------- the sysfs text

@@ -368,6 +368,19 @@ public sealed unsafe class PageTableTree : IDisposable
     /// <exception cref="BadAddressException">The address is not in user space.</exception>
     public PmdSplitResult SplitPmdLeaf(ulong address, Pte zeroPte = default)
     {
+        var none = default(NoSplitHook);
+        return SplitPmdLeaf(address, zeroPte, ref none);
+    }
+
+    /// <summary>
+    /// <see cref="SplitPmdLeaf(ulong, Pte)"/> that runs <paramref name="hook"/> under the PMD lock,
+    /// after the PTEs are written and before the PMD entry points at them: the fault path moves the
+    /// folio's rmap from the PMD to the PTEs there (Linux <c>__split_huge_pmd_locked</c>), so no
+    /// other thread ever sees the PTEs with the PMD's counts.
+    /// </summary>
+    internal PmdSplitResult SplitPmdLeaf<THook>(ulong address, Pte zeroPte, ref THook hook)
+        where THook : struct, IPmdSplitHook
+    {
         CheckUserAddress(address, "split a PMD leaf");
         if (WalkToPmd(address, allocate: false, out uint pmdTable) != WalkResult.Table)
             return PmdSplitResult.NotLeaf;
@@ -416,9 +429,74 @@ public sealed unsafe class PageTableTree : IDisposable
             DebugVm.CheckRun(ptes, VirtualAddress.EntriesPerTable, address & ~(VirtualAddress.PmdSize - 1));
         }
 
+        hook.BeforePublish(leaf);
         Write(pmdEntry, Pte.Make(ptePfn, TableEntryFlags));
         pmdLock.Exit();
         return PmdSplitResult.Split;
+    }
+
+    /// <summary>
+    /// Replaces the PMD leaf over <paramref name="address"/> with <paramref name="replacement"/> if it
+    /// still is <paramref name="expected"/> (Linux <c>pmd_same</c> under the PMD lock, then
+    /// <c>pmdp_huge_clear_flush</c> and <c>set_pmd_at</c>, as <c>do_huge_zero_wp_pmd</c> does). The
+    /// deposited PTE table stays, now beside the new leaf.
+    /// </summary>
+    /// <returns>False when the entry changed (nothing written).</returns>
+    /// <exception cref="BadAddressException">The address is not 2 MiB aligned or not in user space.</exception>
+    /// <exception cref="ArgumentException">The replacement is not a present leaf with a 512-page aligned PFN.</exception>
+    public bool TryReplacePmdLeaf(ulong address, Pte expected, Pte replacement)
+    {
+        CheckPmdAddress(address, "replace a PMD leaf");
+        if (!replacement.IsLeafPmd || (replacement.Pfn & (VirtualAddress.EntriesPerTable - 1)) != 0)
+            throw new ArgumentException($"Cannot install {replacement} at 0x{address:x}: expected a present Huge entry with a PFN aligned to 512 pages.", nameof(replacement));
+        if (WalkToPmd(address, allocate: false, out uint pmdTable) != WalkResult.Table)
+            return false;
+
+        Pte* pmdEntry = PmdEntryOf(pmdTable, address);
+        ref RawSpinLock pmdLock = ref TableLock(pmdTable);
+        pmdLock.Enter();
+        bool same = Read(pmdEntry) == expected && expected.IsLeafPmd;
+        if (same)
+            Write(pmdEntry, replacement);
+        pmdLock.Exit();
+        return same;
+    }
+
+    /// <summary>
+    /// Linux <c>try_to_free_pte</c> (CONFIG_PT_RECLAIM, after MADV_DONTNEED zapped a whole PMD's
+    /// range): when the PTE table under <paramref name="address"/>'s PMD entry is all none, clears
+    /// the PMD entry and frees the table. The caller holds the address space exclusively, so no
+    /// walker still holds the table.
+    /// </summary>
+    /// <returns>True when a table was freed.</returns>
+    /// <exception cref="BadAddressException">The address is not in user space.</exception>
+    public bool TryFreeEmptyPteTable(ulong address)
+    {
+        CheckUserAddress(address, "free an empty PTE table");
+        if (WalkToPmd(address, allocate: false, out uint pmdTable) != WalkResult.Table)
+            return false;
+
+        Pte* pmdEntry = PmdEntryOf(pmdTable, address);
+        ref RawSpinLock pmdLock = ref TableLock(pmdTable);
+        pmdLock.Enter();
+        Pte pmd = Read(pmdEntry);
+        if (!pmd.IsTable)
+        {
+            pmdLock.Exit();
+            return false;
+        }
+
+        uint ptePfn = (uint)pmd.Pfn;
+        ref RawSpinLock pteLock = ref TableLock(ptePfn);
+        pteLock.Enter();
+        bool empty = PteScan.AllNone(EntriesOf(ptePfn), VirtualAddress.EntriesPerTable);
+        if (empty)
+            Write(pmdEntry, Pte.None);
+        pteLock.Exit();
+        pmdLock.Exit();
+        if (empty)
+            FreeTable(ptePfn);
+        return empty;
     }
 
     /// <summary>PTE tables deposited beside the PMD leaves of the PMD table covering <paramref name="address"/>.</summary>

@@ -1,0 +1,386 @@
+using System.Diagnostics;
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Threading;
+using LargeFolios.BuddyAllocator;
+using LargeFolios.PageTables;
+
+namespace LargeFolios.FaultPath;
+
+/// <summary>The fault handler (Linux 6.18 mm/memory.c and mm/huge_memory.c).</summary>
+public sealed unsafe partial class AddressSpace
+{
+    /// <summary>A present user PTE of the zero page (Linux <c>pte_mkspecial(pfn_pte(my_zero_pfn(addr), vm_page_prot))</c>).</summary>
+    private const PteFlags ZeroPteFlags = PteFlags.Present | PteFlags.User | PteFlags.Accessed | PteFlags.Special;
+
+    /// <summary>A folio's PTE in a VM_WRITE VMA after a write fault (<c>pte_mkwrite(pte_mkdirty(entry))</c>).</summary>
+    private const PteFlags WritableFlags = PteFlags.Write | PteFlags.Dirty;
+
+    private const PteFlags FolioPteFlags = PteFlags.Present | PteFlags.User | PteFlags.Accessed;
+
+    /// <summary>Orders below the PMD order that alloc_anon_folio considers (<c>BIT(PMD_ORDER) - 1</c>).</summary>
+    private const uint PteOrders = (1u << PageGeometry.PmdOrder) - 1;
+
+    private static readonly FaultResult Retry = new((FaultKind)(-1));
+    private static readonly FaultResult Fallback = new((FaultKind)(-2));
+
+    /// <summary>The zero page's PTE.</summary>
+    internal Pte ZeroPte => Pte.Make(_machine.ZeroPfn, ZeroPteFlags);
+
+    /// <summary>
+    /// <c>handle_mm_fault</c> with the mmap lock held for read: the access check, then
+    /// <c>__handle_mm_fault</c> until a branch handles the fault. A branch that lost a race
+    /// (another thread changed the entry first) returns to the top, as the re-executed access
+    /// would fault again.
+    /// </summary>
+    internal FaultResult FaultLocked(ulong address, FaultAccess access)
+    {
+        _events.Count(VmEvent.PgFault);
+        if (!_vmas.TryFind(address, out Vma vma))
+            ThrowSegmentationFault(address, access, "no VMA covers it");
+        bool write = access == FaultAccess.Write;
+        if (write ? (vma.Flags & VmaFlags.Write) == 0 : (vma.Flags & (VmaFlags.Read | VmaFlags.Write | VmaFlags.Exec)) == 0)
+            ThrowSegmentationFault(address, access, $"the VMA 0x{vma.Start:x}..0x{vma.End:x} does not allow it ({vma.Flags})");
+
+        while (true)
+        {
+            FaultResult result = HandleMmFault(vma, address, write);
+            if (result == Retry)
+                continue;
+            switch (result.Kind)
+            {
+                case FaultKind.AlreadyMapped: _events.Count(VmEvent.SpuriousFault); break;
+                case FaultKind.OutOfMemory: _events.Count(VmEvent.OomFault); break;
+            }
+
+            return result;
+        }
+    }
+
+    /// <summary>
+    /// Linux <c>__handle_mm_fault</c>: the PMD level first (a PMD THP or the huge zero page when the
+    /// PMD entry is none and the PMD order is allowed; a write to a read-only leaf), then
+    /// <c>handle_pte_fault</c>.
+    /// </summary>
+    private FaultResult HandleMmFault(in Vma vma, ulong address, bool write)
+    {
+        Pte pmd = _tables.ReadPmd(address);
+        if (pmd.IsNone && _policy.AllowableOrders(vma.Flags, 1u << PageGeometry.PmdOrder) != 0)
+        {
+            FaultResult huge = DoHugePmdAnonymousPage(vma, address, write);
+            if (huge != Fallback)
+                return huge;
+        }
+        else if (pmd.IsLeafPmd)
+        {
+            if (!write || pmd.IsWritable)
+                return new FaultResult(FaultKind.AlreadyMapped);   // huge_pmd_set_accessed
+            FaultResult wp = DoHugePmdWpPage(vma, address, pmd);
+            if (wp != Fallback)
+                return wp;
+        }
+
+        return HandlePteFault(vma, address, write);
+    }
+
+    /// <summary>
+    /// Linux <c>do_huge_pmd_anonymous_page</c>: falls back unless the 2 MiB range lies inside the
+    /// VMA (<c>thp_vma_suitable_order</c>). A read maps the huge zero page; a write allocates,
+    /// zeroes and maps a PMD THP with a PTE table deposited beside it, and queues it for the
+    /// underused-THP shrinker (<c>deferred_split_folio(folio, false)</c>).
+    /// </summary>
+    private FaultResult DoHugePmdAnonymousPage(in Vma vma, ulong address, bool write)
+    {
+        ulong haddr = VirtualAddress.PmdAlignDown(address);
+        if (haddr < vma.Start || haddr + VirtualAddress.PmdSize > vma.End)
+            return Fallback;
+
+        if (!write)
+        {
+            if (!_machine.TryGetHugeZeroFolio(out Folio zero))
+            {
+                _events.Count(VmEvent.ThpFaultFallback);
+                return Fallback;
+            }
+
+            Pte leaf = Pte.Make(zero.Pfn, ZeroPteFlags | PteFlags.Huge);
+            switch (_tables.InstallPmdLeaf(haddr, leaf, deposit: true))
+            {
+                case PmdInstallResult.Installed:
+                    _events.Count(VmEvent.HugeZeroPageFault);
+                    return new FaultResult(FaultKind.HugeZeroPage, PageGeometry.PmdOrder);
+                case PmdInstallResult.NotNone:
+                    return Retry;
+                default:
+                    return new FaultResult(FaultKind.OutOfMemory);
+            }
+        }
+
+        if (!TryAllocatePmdFolio(out Folio folio))
+            return Fallback;
+
+        PageDescriptor* head = _pages + folio.Pfn;
+        AnonRmap.AddNew(head, PageGeometry.PmdOrder, _owner, haddr >> PageGeometry.PageShift, byPmd: true, _id);
+        Pte entry = Pte.Make(folio.Pfn, FolioPmdFlags(vma));
+        PmdInstallResult installed = _tables.InstallPmdLeaf(haddr, entry, deposit: true);
+        if (installed != PmdInstallResult.Installed)
+        {
+            UndoNewRmap(head, PageGeometry.PmdOrder, byPmd: true);
+            _arena.Free(folio);
+            return installed == PmdInstallResult.NotNone ? Retry : new FaultResult(FaultKind.OutOfMemory);
+        }
+
+        CountNewPmdFolio();
+        if (_policy.ShrinkUnderused)
+            _machine.DeferredSplitQueue.Queue(folio.Pfn, PageGeometry.PmdOrder, partiallyMapped: false);
+        return new FaultResult(FaultKind.PmdFolio, PageGeometry.PmdOrder);
+    }
+
+    /// <summary>
+    /// Linux <c>do_huge_pmd_wp_page</c> for the only read-only leaf an anonymous VMA has here, the
+    /// huge zero page: <c>do_huge_zero_wp_pmd</c> replaces it with a fresh PMD THP; if none can be
+    /// allocated the PMD is split into 512 zero-page PTEs and the fault goes on at the PTE level.
+    /// </summary>
+    private FaultResult DoHugePmdWpPage(in Vma vma, ulong address, Pte orig)
+    {
+        ulong haddr = VirtualAddress.PmdAlignDown(address);
+        if (orig.IsSpecial && TryAllocatePmdFolio(out Folio folio))
+        {
+            PageDescriptor* head = _pages + folio.Pfn;
+            AnonRmap.AddNew(head, PageGeometry.PmdOrder, _owner, haddr >> PageGeometry.PageShift, byPmd: true, _id);
+            if (!_tables.TryReplacePmdLeaf(haddr, orig, Pte.Make(folio.Pfn, FolioPmdFlags(vma))))
+            {
+                UndoNewRmap(head, PageGeometry.PmdOrder, byPmd: true);
+                _arena.Free(folio);
+                return Retry;
+            }
+
+            // do_huge_zero_wp_pmd maps with map_anon_folio_pmd and no deferred_split_folio.
+            CountNewPmdFolio();
+            return new FaultResult(FaultKind.PmdFolio, PageGeometry.PmdOrder);
+        }
+
+        if (SplitHugePmd(haddr) == PmdSplitResult.OutOfMemory)
+            return new FaultResult(FaultKind.OutOfMemory);
+        return Fallback;
+    }
+
+    /// <summary>Linux <c>vma_alloc_anon_folio_pmd</c>: a zeroed PMD-order anonymous folio, or the fallback counted.</summary>
+    private bool TryAllocatePmdFolio(out Folio folio)
+    {
+        if (!_arena.TryAllocate(PageGeometry.PmdOrder, out folio, FolioKind.Anonymous))
+        {
+            _events.Count(VmEvent.ThpFaultFallback);
+            _mthp.Count(PageGeometry.PmdOrder, MthpStatItem.AnonFaultFallback);
+            return false;
+        }
+
+        _machine.ClearContents(folio.Pfn, 1 << PageGeometry.PmdOrder);
+        return true;
+    }
+
+    private void CountNewPmdFolio()
+    {
+        Interlocked.Add(ref _anonPages, 1 << PageGeometry.PmdOrder);
+        _events.Count(VmEvent.ThpFaultAlloc);
+        _events.Count(VmEvent.PmdFolioFault);
+        _mthp.Count(PageGeometry.PmdOrder, MthpStatItem.AnonFaultAlloc);
+        _mthp.Add(PageGeometry.PmdOrder, MthpStatItem.NrAnon, 1);
+    }
+
+    /// <summary>Linux <c>handle_pte_fault</c> for an anonymous VMA: a none PTE is <c>do_anonymous_page</c>; a write to a read-only PTE is <c>do_wp_page</c>.</summary>
+    private FaultResult HandlePteFault(in Vma vma, ulong address, bool write)
+    {
+        // pte_alloc: do_anonymous_page allocates the PTE table before anything else.
+        switch (_tables.Walk(address, allocate: true, out PteTable table))
+        {
+            case WalkResult.Table:
+                break;
+            case WalkResult.PmdLeaf:
+                return Retry;   // a racing fault installed a leaf
+            default:
+                return new FaultResult(FaultKind.OutOfMemory);
+        }
+
+        Pte pte = new(Volatile.Read(ref *(ulong*)table.At(address)));
+        if (pte.IsNone)
+            return DoAnonymousPage(vma, address, write, table);
+        if (write && !pte.IsWritable)
+            return DoWpPage(vma, address, table, pte);
+        return new FaultResult(FaultKind.AlreadyMapped);
+    }
+
+    /// <summary>
+    /// Linux <c>do_anonymous_page</c>: a read maps the zero page; a write maps a new folio of the
+    /// order <see cref="AllocAnonFolio"/> chose, zeroed, after checking under the PTE-table lock that
+    /// its PTE range is still none (else another thread won: drop the folio and retry). All its PTEs
+    /// are set in one batch, its refcount is one per PTE, and rmap counts it mapped page by page.
+    /// </summary>
+    private FaultResult DoAnonymousPage(in Vma vma, ulong address, bool write, PteTable table)
+    {
+        if (!write)
+        {
+            Pte* slot = table.At(address);
+            table.Lock();
+            if (!slot->IsNone)
+            {
+                table.Unlock();
+                return Retry;
+            }
+
+            *slot = ZeroPte;
+            table.Unlock();
+            _events.Count(VmEvent.ZeroPageFault);
+            return new FaultResult(FaultKind.ZeroPage);
+        }
+
+        if (!AllocAnonFolio(vma, address, table, out Folio folio, out int fallbacks))
+            return new FaultResult(FaultKind.OutOfMemory);
+
+        int order = folio.Order;
+        int nr = 1 << order;
+        ulong addr = address & ~(((ulong)nr << PageGeometry.PageShift) - 1);
+        Pte* first = table.At(addr);
+        table.Lock();
+        if (nr == 1 ? !first->IsNone : !PteScan.AllNone(first, nr))
+        {
+            table.Unlock();
+            _arena.Free(folio);
+            return Retry;
+        }
+
+        PageDescriptor* head = _pages + folio.Pfn;
+        head->Refcount = nr;   // folio_ref_add(folio, nr_pages - 1)
+        AnonRmap.AddNew(head, order, _owner, addr >> PageGeometry.PageShift, byPmd: false, _id);
+        PageTableTree.SetPtes(table, addr, Pte.Make(folio.Pfn, FolioPteFlags | ((vma.Flags & VmaFlags.Write) != 0 ? WritableFlags : 0)), nr);
+        table.Unlock();
+
+        Interlocked.Add(ref _anonPages, nr);
+        _events.Count(VmEvent.AnonFolioFault);
+        if (order != 0)
+        {
+            _mthp.Count(order, MthpStatItem.AnonFaultAlloc);
+            _mthp.Add(order, MthpStatItem.NrAnon, 1);
+        }
+
+        return new FaultResult(FaultKind.Folio, order, fallbacks);
+    }
+
+    /// <summary>
+    /// Linux <c>alloc_anon_folio</c>: the allowable orders below the PMD order (policy and VMA
+    /// flags), less those whose naturally aligned range leaves the VMA; the highest whose PTE range
+    /// is all none (the SIMD scan, unlocked as in Linux: the range is checked again under the lock);
+    /// then allocation from that order down, each failure counted as <c>anon_fault_fallback</c>;
+    /// finally order 0. The folio is zeroed (skipped in a metadata-only arena but for its content bits).
+    /// </summary>
+    /// <returns>False when not even an order-0 page is free.</returns>
+    private bool AllocAnonFolio(in Vma vma, ulong address, PteTable table, out Folio folio, out int fallbacks)
+    {
+        fallbacks = 0;
+        uint orders = _policy.AllowableOrders(vma.Flags, PteOrders);
+        if (orders != 0)
+        {
+            orders = SuitableOrders(vma, address, orders);
+            while (orders != 0)
+            {
+                int order = BitOperations.Log2(orders);
+                ulong addr = address & ~(((ulong)PageGeometry.PageSize << order) - 1);
+                if (PteScan.AllNone(table.At(addr), 1 << order))
+                    break;
+                orders &= ~(1u << order);
+            }
+
+            while (orders != 0)
+            {
+                int order = BitOperations.Log2(orders);
+                if (_arena.TryAllocate(order, out folio, FolioKind.Anonymous))
+                {
+                    _machine.ClearContents(folio.Pfn, 1 << order);
+                    return true;
+                }
+
+                _mthp.Count(order, MthpStatItem.AnonFaultFallback);
+                fallbacks++;
+                orders &= ~(1u << order);
+            }
+        }
+
+        // folio_prealloc: the order-0 fallback.
+        if (!_arena.TryAllocate(0, out folio, FolioKind.Anonymous))
+            return false;
+        _machine.ClearContents(folio.Pfn, 1);
+        return true;
+    }
+
+    /// <summary>Linux <c>thp_vma_suitable_orders</c>: keeps the orders whose aligned range around <paramref name="address"/> lies inside the VMA.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static uint SuitableOrders(in Vma vma, ulong address, uint orders)
+    {
+        uint suitable = orders;
+        while (orders != 0)
+        {
+            int order = BitOperations.Log2(orders);
+            orders &= ~(1u << order);
+            ulong size = (ulong)PageGeometry.PageSize << order;
+            ulong haddr = address & ~(size - 1);
+            if (haddr < vma.Start || haddr + size > vma.End)
+                suitable &= ~(1u << order);
+        }
+
+        return suitable;
+    }
+
+    /// <summary>
+    /// Linux <c>do_wp_page</c> on a read-only PTE of an anonymous VMA: only the zero page is mapped
+    /// read-only here, so this is <c>wp_page_copy</c> from the zero page to a new order-0 folio.
+    /// </summary>
+    private FaultResult DoWpPage(in Vma vma, ulong address, PteTable table, Pte orig)
+    {
+        Debug.Assert(orig.IsSpecial && orig.Pfn == _machine.ZeroPfn, "a read-only PTE that is not the zero page");
+        if (!_arena.TryAllocate(0, out Folio folio, FolioKind.Anonymous))
+            return new FaultResult(FaultKind.OutOfMemory);
+        _machine.ClearContents(folio.Pfn, 1);
+
+        Pte* slot = table.At(address);
+        table.Lock();
+        if (*slot != orig)
+        {
+            table.Unlock();
+            _arena.Free(folio);
+            return Retry;
+        }
+
+        AnonRmap.AddNew(_pages + folio.Pfn, 0, _owner, address >> PageGeometry.PageShift, byPmd: false, _id);
+        *slot = Pte.Make(folio.Pfn, FolioPteFlags | ((vma.Flags & VmaFlags.Write) != 0 ? WritableFlags : 0));
+        table.Unlock();
+        Interlocked.Increment(ref _anonPages);
+        _events.Count(VmEvent.CowFault);
+        return new FaultResult(FaultKind.CopyOnWrite);
+    }
+
+    private static PteFlags FolioPmdFlags(in Vma vma) =>
+        FolioPteFlags | PteFlags.Huge | ((vma.Flags & VmaFlags.Write) != 0 ? WritableFlags : 0);
+
+    /// <summary>Takes back <see cref="AnonRmap.AddNew"/> from a folio that was never published.</summary>
+    private static void UndoNewRmap(PageDescriptor* head, int order, bool byPmd)
+    {
+        head->Flags &= ~(ulong)(PageFlags.SwapBacked | PageFlags.Uptodate | PageFlags.AnonExclusive);
+        head->Mapping = PageDescriptor.MappingAnon;
+        head->Index = 0;
+        head->Mapcount = PageDescriptor.NoMapcount;
+        if (order == 0)
+            return;
+        Debug.Assert(byPmd, "only PMD folios are mapped before the race check");
+        head[1].EntireMapcount = -1;
+        head[1].LargeMapcount = -1;
+        head[1].MmIdMapcount0 = -1;
+        head[1].MmIds = 0;
+        head[1].NrPagesMapped = 0;
+    }
+
+    private static void ThrowSegmentationFault(ulong address, FaultAccess access, string why) =>
+        throw new SegmentationFaultException(
+            $"Segmentation fault: {(access == FaultAccess.Write ? "write to" : "read of")} 0x{address:x}: {why}; expected an address inside a VMA that allows the access.",
+            address,
+            access);
+}

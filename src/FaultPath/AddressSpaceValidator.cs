@@ -1,0 +1,208 @@
+using System.Collections.Generic;
+using LargeFolios.BuddyAllocator;
+using LargeFolios.PageTables;
+
+namespace LargeFolios.FaultPath;
+
+/// <summary>
+/// Checks an address space against its mappings: the VMAs and page tables themselves, then every
+/// entry that maps something, then every folio those entries map (its rmap counts and
+/// references must equal what the tables show, as <see cref="AnonRmap"/> states them), then the
+/// counters. The address space must be quiescent.
+/// </summary>
+internal static unsafe class AddressSpaceValidator
+{
+    public static void Validate(AddressSpace space, PageDescriptor* pages, uint zeroPfn, uint hugeZeroPfn, ulong owner)
+    {
+        space.Vmas.Validate();
+        space.PageTables.Validate();
+
+        var folios = new Dictionary<uint, Tally>();
+        long anonPages = 0;
+        long entriesInVmas = 0;
+        foreach (Vma vma in space.Vmas)
+        {
+            bool writable = (vma.Flags & VmaFlags.Write) != 0;
+            for (ulong va = vma.Start; va < vma.End;)
+            {
+                ulong next = System.Math.Min(VirtualAddress.PmdAlignDown(va) + VirtualAddress.PmdSize, vma.End);
+                Pte pmd = space.PageTables.ReadPmd(va);
+                if (pmd.IsLeafPmd)
+                {
+                    ulong haddr = VirtualAddress.PmdAlignDown(va);
+                    if (haddr < vma.Start || haddr + VirtualAddress.PmdSize > vma.End)
+                        Fail($"The PMD leaf at 0x{haddr:x} reaches outside its VMA 0x{vma.Start:x}..0x{vma.End:x}.");
+                    if (va == haddr)
+                    {
+                        entriesInVmas++;
+                        if (pmd.IsSpecial)
+                        {
+                            if (pmd.Pfn != hugeZeroPfn || pmd.IsWritable)
+                                Fail($"The special PMD leaf at 0x{haddr:x} maps PFN 0x{pmd.Pfn:x} ({pmd.Flags}); expected the read-only huge zero page 0x{hugeZeroPfn:x}.");
+                        }
+                        else
+                        {
+                            uint head = (uint)pmd.Pfn;
+                            CheckOwner(pages, head, owner, haddr, 0);
+                            if (!pages[head].IsHead || pages[head + 1].FolioOrder != PageGeometry.PmdOrder)
+                                Fail($"The PMD leaf at 0x{haddr:x} maps PFN 0x{head:x}, which does not head a PMD-order folio.");
+                            if (pmd.IsWritable != writable)
+                                Fail($"The PMD leaf at 0x{haddr:x} is {(pmd.IsWritable ? "" : "not ")}writable in a VMA that is {(writable ? "" : "not ")}writable.");
+                            Get(folios, head, PageGeometry.PmdOrder).Pmds++;
+                            anonPages += 1 << PageGeometry.PmdOrder;
+                        }
+                    }
+
+                    va = next;
+                    continue;
+                }
+
+                if (!pmd.IsTable || space.PageTables.Walk(va, allocate: false, out PteTable table) != WalkResult.Table)
+                {
+                    va = next;
+                    continue;
+                }
+
+                for (; va < next; va += PageGeometry.PageSize)
+                {
+                    Pte pte = *table.At(va);
+                    if (pte.IsNone)
+                        continue;
+                    entriesInVmas++;
+                    if (!pte.IsPresent)
+                        Fail($"The PTE for 0x{va:x} is {pte}: neither none nor present.");
+                    if (pte.IsSpecial)
+                    {
+                        if (pte.Pfn != zeroPfn || pte.IsWritable)
+                            Fail($"The special PTE for 0x{va:x} maps PFN 0x{pte.Pfn:x} ({pte.Flags}); expected the read-only zero page 0x{zeroPfn:x}.");
+                        continue;
+                    }
+
+                    uint pfn = (uint)pte.Pfn;
+                    uint headPfn = pages[pfn].IsTail ? pages[pfn].HeadPfn : pfn;
+                    int order = pages[headPfn].IsHead ? pages[headPfn + 1].FolioOrder : 0;
+                    CheckOwner(pages, headPfn, owner, va, (int)(pfn - headPfn));
+                    if (pte.IsWritable != writable)
+                        Fail($"The PTE for 0x{va:x} is {(pte.IsWritable ? "" : "not ")}writable in a VMA that is {(writable ? "" : "not ")}writable.");
+                    if ((pages[pfn].Flags & (ulong)PageFlags.AnonExclusive) == 0)
+                        Fail($"PFN 0x{pfn:x}, mapped at 0x{va:x}, is not marked AnonExclusive.");
+                    Tally tally = Get(folios, headPfn, order);
+                    tally.Ptes++;
+                    tally.PerPage[pfn - headPfn]++;
+                    anonPages++;
+                }
+            }
+        }
+
+        long entries = CountEntries(space.PageTables);
+        if (entries != entriesInVmas)
+            Fail($"The page tables hold {entries} mappings but only {entriesInVmas} lie inside VMAs: something outside every VMA is still mapped.");
+
+        foreach (var (headPfn, tally) in folios)
+            CheckFolio(pages, headPfn, tally);
+
+        if (anonPages != space.AnonPages)
+            Fail($"Address space {space.Id}: the tables map {anonPages} anonymous pages but MM_ANONPAGES says {space.AnonPages}.");
+    }
+
+    private static void CheckOwner(PageDescriptor* pages, uint headPfn, ulong owner, ulong va, int page)
+    {
+        PageDescriptor* head = pages + headPfn;
+        if (head->Refcount <= 0 || head->HasPageType || head->IsTail)
+            Fail($"0x{va:x} maps PFN 0x{headPfn + (uint)page:x}, whose folio at 0x{headPfn:x} is not live.");
+        if (head->Mapping != owner)
+            Fail($"0x{va:x} maps a folio at PFN 0x{headPfn:x} whose mapping word is 0x{head->Mapping:x}; expected 0x{owner:x} (this address space, anonymous).");
+        if ((head->Index + (ulong)page) << PageGeometry.PageShift != va)
+            Fail($"0x{va:x} maps page {page} of the folio at PFN 0x{headPfn:x}, whose index says it lives at 0x{(head->Index + (ulong)page) << PageGeometry.PageShift:x}.");
+    }
+
+    private static void CheckFolio(PageDescriptor* pages, uint headPfn, Tally tally)
+    {
+        PageDescriptor* head = pages + headPfn;
+        int nr = 1 << tally.Order;
+        int refs = tally.Ptes + tally.Pmds;
+        string where = $"The folio at PFN 0x{headPfn:x} order {tally.Order}";
+        if (head->Refcount != refs)
+            Fail($"{where} is mapped {refs} times but holds {head->Refcount} references.");
+        if (tally.Order == 0)
+        {
+            if (head->Mapcount != tally.Ptes - 1)
+                Fail($"{where} is mapped by {tally.Ptes} PTEs but its mapcount is {head->Mapcount} (expected {tally.Ptes - 1}).");
+            return;
+        }
+
+        int pagesMapped = 0;
+        for (int i = 0; i < nr; i++)
+        {
+            if (head[i].Mapcount != tally.PerPage[i] - 1)
+                Fail($"{where}: page {i} is mapped by {tally.PerPage[i]} PTEs but its mapcount is {head[i].Mapcount}.");
+            if (tally.PerPage[i] > 0)
+                pagesMapped++;
+        }
+
+        PageDescriptor* second = head + 1;
+        if (second->EntireMapcount != tally.Pmds - 1)
+            Fail($"{where}: {tally.Pmds} PMD mappings but entire_mapcount {second->EntireMapcount}.");
+        if (second->LargeMapcount != refs - 1)
+            Fail($"{where}: {refs} mappings but large_mapcount {second->LargeMapcount} (expected {refs - 1}).");
+        int expectedMapped = pagesMapped + (tally.Pmds * AnonRmap.EntirelyMapped);
+        if (second->NrPagesMapped != expectedMapped)
+            Fail($"{where}: nr_pages_mapped is 0x{second->NrPagesMapped:x}; expected 0x{expectedMapped:x} ({pagesMapped} pages by PTE, {tally.Pmds} PMD).");
+        if ((second->Flags & (ulong)FolioFlags.PartiallyMapped) != 0 && pages[headPfn + 2].DeferredQueue == 0)
+            Fail($"{where} is flagged partially mapped but is not on the deferred-split queue.");
+    }
+
+    /// <summary>Every PTE and PMD leaf the tree holds, wherever it is.</summary>
+    private static long CountEntries(PageTableTree tree)
+    {
+        long count = 0;
+        Pte* pgd = tree.EntriesOf(tree.PgdPfn);
+        for (int g = 0; g < VirtualAddress.EntriesPerTable; g++)
+        {
+            if (!pgd[g].IsTable)
+                continue;
+            Pte* pud = tree.EntriesOf((uint)pgd[g].Pfn);
+            for (int u = 0; u < VirtualAddress.EntriesPerTable; u++)
+            {
+                if (!pud[u].IsTable)
+                    continue;
+                Pte* pmd = tree.EntriesOf((uint)pud[u].Pfn);
+                for (int m = 0; m < VirtualAddress.EntriesPerTable; m++)
+                {
+                    if (pmd[m].IsLeafPmd)
+                    {
+                        count++;
+                    }
+                    else if (pmd[m].IsTable)
+                    {
+                        Pte* pte = tree.EntriesOf((uint)pmd[m].Pfn);
+                        for (int p = 0; p < VirtualAddress.EntriesPerTable; p++)
+                            count += pte[p].IsNone ? 0 : 1;
+                    }
+                }
+            }
+        }
+
+        return count;
+    }
+
+    private static Tally Get(Dictionary<uint, Tally> folios, uint headPfn, int order)
+    {
+        if (!folios.TryGetValue(headPfn, out Tally? tally))
+            folios.Add(headPfn, tally = new Tally(order));
+        return tally;
+    }
+
+    private static void Fail(string message) => throw new FaultPathCorruptionException(message);
+
+    private sealed class Tally(int order)
+    {
+        public int Order { get; } = order;
+
+        public int Ptes { get; set; }
+
+        public int Pmds { get; set; }
+
+        public int[] PerPage { get; } = new int[1 << order];
+    }
+}

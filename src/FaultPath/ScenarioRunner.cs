@@ -1,0 +1,164 @@
+using System;
+using System.Collections.Generic;
+using System.IO;
+using LargeFolios.BuddyAllocator;
+using LargeFolios.PageTables;
+
+namespace LargeFolios.FaultPath;
+
+/// <summary>
+/// Runs scenarios (DESIGN.md section 7): one machine with the kernel's default THP settings, one
+/// address space, each command executed as the kernel would execute the syscall or access it
+/// stands for; <c>dump</c>, <c>stats</c> print to the output.
+/// </summary>
+/// <remarks>
+/// The memory is a metadata-only arena (descriptors, no bytes), so a scenario that touches
+/// gigabytes costs only the descriptors; stores still mark their page as non-zero, which is all a
+/// split asks of a page's contents.
+/// </remarks>
+public sealed class ScenarioRunner : IDisposable
+{
+    /// <summary>The arena a runner uses unless told otherwise: 16 GiB, metadata only.</summary>
+    public const long DefaultArenaBytes = 16L << 30;
+
+    private readonly TextWriter _output;
+    private readonly Arena _arena;
+    private readonly Machine _machine;
+    private readonly AddressSpace _space;
+
+    /// <summary>Creates a runner printing to <paramref name="output"/>.</summary>
+    /// <param name="output">Where <c>dump</c> and <c>stats</c> print.</param>
+    /// <param name="arenaBytes">The simulated memory.</param>
+    /// <param name="metadataOnly">False to back the arena with real memory (folios really zeroed).</param>
+    public ScenarioRunner(TextWriter output, long arenaBytes = DefaultArenaBytes, bool metadataOnly = true)
+    {
+        ArgumentNullException.ThrowIfNull(output);
+        _output = output;
+        _arena = new Arena(arenaBytes, options: new ArenaOptions { MetadataOnly = metadataOnly });
+        _machine = new Machine(_arena);
+        _space = _machine.CreateAddressSpace();
+    }
+
+    /// <summary>The machine (its policy, counters and arena).</summary>
+    public Machine Machine => _machine;
+
+    /// <summary>The scenario's address space.</summary>
+    public AddressSpace AddressSpace => _space;
+
+    /// <summary>
+    /// Reads and runs the scenario at <paramref name="path"/>, printing to <paramref name="output"/>;
+    /// errors go to <paramref name="error"/> as one line naming file, line and what went wrong.
+    /// </summary>
+    /// <returns>0; 2 for a malformed line (nothing after it ran); 1 for a command that failed (a
+    /// fault outside every mapping, a syscall the kernel would refuse).</returns>
+    public static int Replay(string path, TextWriter output, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        ArgumentNullException.ThrowIfNull(error);
+        try
+        {
+            using var runner = new ScenarioRunner(output);
+            runner.Run(ScenarioReader.ReadFile(path), path);
+            return 0;
+        }
+        catch (ScenarioSyntaxException syntax)
+        {
+            output.Flush();
+            error.WriteLine(syntax.Message);
+            return 2;
+        }
+        catch (ScenarioExecutionException failed)
+        {
+            output.Flush();
+            error.WriteLine(failed.Message);
+            return 1;
+        }
+        catch (IOException io)
+        {
+            error.WriteLine($"{path}: cannot read the scenario: {io.Message}");
+            return 2;
+        }
+        catch (UnauthorizedAccessException denied)
+        {
+            error.WriteLine($"{path}: cannot read the scenario: {denied.Message}");
+            return 2;
+        }
+    }
+
+    /// <summary>Runs every command; stops at the first that fails.</summary>
+    /// <exception cref="ScenarioSyntaxException">A malformed line (from the reader).</exception>
+    /// <exception cref="ScenarioExecutionException">A command failed.</exception>
+    public void Run(IEnumerable<ScenarioCommand> commands, string file = "")
+    {
+        ArgumentNullException.ThrowIfNull(commands);
+        foreach (ScenarioCommand command in commands)
+            Execute(command, file);
+    }
+
+    /// <summary>Runs one command.</summary>
+    /// <exception cref="ScenarioExecutionException">It failed; the message names <paramref name="file"/>, the line and the address.</exception>
+    public void Execute(ScenarioCommand command, string file = "")
+    {
+        try
+        {
+            switch (command.Verb)
+            {
+                case ScenarioVerb.ThpEnabled:
+                    _machine.Policy.WriteEnabled(command.Text!);
+                    break;
+                case ScenarioVerb.ThpSize:
+                    _machine.Policy.WriteSizeEnabled(ThpPolicy.SizeName(command.Order), command.Text!);
+                    break;
+                case ScenarioVerb.Mmap:
+                    _space.Mmap(command.Address, command.Length);
+                    break;
+                case ScenarioVerb.Munmap:
+                    _space.Munmap(command.Address, command.Length);
+                    break;
+                case ScenarioVerb.Madvise:
+                    _space.Madvise(command.Address, command.Length, command.Advice);
+                    break;
+                case ScenarioVerb.Write:
+                    _space.Write(command.Address);
+                    break;
+                case ScenarioVerb.Read:
+                    _space.Read(command.Address);
+                    break;
+                case ScenarioVerb.Dump:
+                    _output.Write(_space.FormatLayout());
+                    break;
+                case ScenarioVerb.Stats:
+                    _output.Write(_machine.MthpStats.Format());
+                    break;
+                case ScenarioVerb.Shrink:
+                    _machine.ShrinkDeferredSplit();
+                    break;
+                default:
+                    throw new ArgumentOutOfRangeException(nameof(command), command.Verb, "No such scenario command.");
+            }
+        }
+        catch (SegmentationFaultException fault)
+        {
+            throw Failed(command, file, fault.Address, $"segmentation fault: {fault.Message}", fault);
+        }
+        catch (BadAddressException bad)
+        {
+            throw Failed(command, file, bad.Address, bad.Message, bad);
+        }
+        catch (OutOfMemoryException oom)
+        {
+            throw Failed(command, file, command.Address, oom.Message, oom);
+        }
+    }
+
+    /// <summary>Disposes the address space, the machine and the arena.</summary>
+    public void Dispose()
+    {
+        _space.Dispose();
+        _machine.Dispose();
+        _arena.Dispose();
+    }
+
+    private static ScenarioExecutionException Failed(ScenarioCommand command, string file, ulong address, string message, Exception cause) =>
+        new($"{(file.Length > 0 ? file + ":" : "line ")}{command.Line}: {message}", file, command.Line, address, cause);
+}
