@@ -233,12 +233,17 @@ internal static unsafe class ArenaValidator
             ref PageDescriptor second = ref pages[pfn + 1];
             if (second.NrPages != 1u << order)
                 Fail(pfn + 1, $"page[1] nr_pages {second.NrPages}; expected {1u << order}");
-            if ((second.Flags & ~(ulong)FolioFlags.SecondPageMask) != 0)
+            // Besides the folio's bits, page[1]'s word holds that page's own per-page flags; the
+            // only one a mapped page sets is PG_anon_exclusive.
+            if ((second.Flags & ~((ulong)FolioFlags.SecondPageMask | (ulong)PageFlags.AnonExclusive)) != 0)
                 Fail(pfn + 1, $"page[1] flags 0x{second.Flags:x} has bits outside the order and folio flags");
             if (anon && order >= 2 && (second.Flags & (ulong)FolioFlags.LargeRmappable) == 0)
                 Fail(pfn + 1, "anonymous large folio is not large-rmappable");
+            // nr_pages_mapped: pages mapped by PTEs, plus ENTIRELY_MAPPED (bit 23) per PMD mapping.
+            const int EntirelyMapped = 0x800000;
             if (second.EntireMapcount < -1 || second.LargeMapcount < -1 || second.NrPagesMapped < 0
-                || second.NrPagesMapped > 1 << order || second.Pincount < 0)
+                || (second.NrPagesMapped & (EntirelyMapped - 1)) > 1 << order
+                || (second.NrPagesMapped >= EntirelyMapped) != (second.EntireMapcount >= 0) || second.Pincount < 0)
             {
                 Fail(pfn + 1, $"page[1] entire_mapcount {second.EntireMapcount}, large_mapcount {second.LargeMapcount}, nr_pages_mapped {second.NrPagesMapped}, pincount {second.Pincount} out of range");
             }
