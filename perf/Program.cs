@@ -2,16 +2,41 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using LargeFolios.BuddyAllocator;
+using LargeFolios.FaultPath;
 
 namespace LargeFolios.Perf;
 
 /// <summary>
-/// The main job, until the fault-path workloads arrive: allocate, split and free folios in a
-/// 64 MiB arena and print the buddy allocator's state as Linux would show it.
+/// The command-line tool. <c>replay FILE</c> replays a scenario (DESIGN.md section 7) through the
+/// fault path and prints what it dumps: exit 0, 2 for a malformed line, 1 for a failed command
+/// (a fault outside every mapping). With no arguments, the main job until the fault-path
+/// workloads arrive: allocate, split and free folios in a 64 MiB arena and print the buddy
+/// allocator's state as Linux would show it.
 /// </summary>
 internal static class Program
 {
-    private static int Main()
+    private static int Main(string[] args)
+    {
+        if (args.Length > 0)
+            return Command(args);
+        return BuddyDemo();
+    }
+
+    private static int Command(string[] args)
+    {
+        if (args[0] == "replay" && args.Length == 2)
+        {
+            using var output = new System.IO.StreamWriter(Console.OpenStandardOutput()) { AutoFlush = false, NewLine = "\n" };
+            int code = ScenarioRunner.Replay(args[1], output, Console.Error);
+            output.Flush();
+            return code;
+        }
+
+        Console.Error.WriteLine($"perf: unknown command \"{string.Join(' ', args)}\"; expected \"replay FILE\" or no arguments.");
+        return 2;
+    }
+
+    private static int BuddyDemo()
     {
         using var arena = new Arena(64L << 20);
         Console.WriteLine($"arena: {arena.SizeBytes >> 20} MiB, {arena.TotalPages} pages, max order {arena.MaxOrder}, " +

@@ -35,7 +35,6 @@ public sealed unsafe partial class AddressSpace
     /// </summary>
     internal FaultResult FaultLocked(ulong address, FaultAccess access)
     {
-        _events.Count(VmEvent.PgFault);
         if (!_vmas.TryFind(address, out Vma vma))
             ThrowSegmentationFault(address, access, "no VMA covers it");
         bool write = access == FaultAccess.Write;
@@ -45,14 +44,18 @@ public sealed unsafe partial class AddressSpace
         while (true)
         {
             FaultResult result = HandleMmFault(vma, address, write);
-            if (result == Retry)
-                continue;
-            switch (result.Kind)
+            if (result.Kind < 0)
+                continue;   // Retry
+            _events.CountFault(result.Kind switch
             {
-                case FaultKind.AlreadyMapped: _events.Count(VmEvent.SpuriousFault); break;
-                case FaultKind.OutOfMemory: _events.Count(VmEvent.OomFault); break;
-            }
-
+                FaultKind.ZeroPage => VmEvent.ZeroPageFault,
+                FaultKind.HugeZeroPage => VmEvent.HugeZeroPageFault,
+                FaultKind.Folio => VmEvent.AnonFolioFault,
+                FaultKind.PmdFolio => VmEvent.PmdFolioFault,
+                FaultKind.CopyOnWrite => VmEvent.CowFault,
+                FaultKind.OutOfMemory => VmEvent.OomFault,
+                _ => VmEvent.SpuriousFault,
+            });
             return result;
         }
     }
@@ -64,7 +67,10 @@ public sealed unsafe partial class AddressSpace
     /// </summary>
     private FaultResult HandleMmFault(in Vma vma, ulong address, bool write)
     {
-        Pte pmd = _tables.ReadPmd(address);
+        if (_tables.FindPmdEntry(address, allocate: true, out uint pmdTable, out Pte* pmdEntry) != WalkResult.Table)
+            return new FaultResult(FaultKind.OutOfMemory);
+
+        Pte pmd = new(Volatile.Read(ref *(ulong*)pmdEntry));
         if (pmd.IsNone && _policy.AllowableOrders(vma.Flags, 1u << PageGeometry.PmdOrder) != 0)
         {
             FaultResult huge = DoHugePmdAnonymousPage(vma, address, write);
@@ -80,7 +86,7 @@ public sealed unsafe partial class AddressSpace
                 return wp;
         }
 
-        return HandlePteFault(vma, address, write);
+        return HandlePteFault(vma, address, write, pmdTable, pmdEntry);
     }
 
     /// <summary>
@@ -107,8 +113,7 @@ public sealed unsafe partial class AddressSpace
             switch (_tables.InstallPmdLeaf(haddr, leaf, deposit: true))
             {
                 case PmdInstallResult.Installed:
-                    _events.Count(VmEvent.HugeZeroPageFault);
-                    return new FaultResult(FaultKind.HugeZeroPage, PageGeometry.PmdOrder);
+                            return new FaultResult(FaultKind.HugeZeroPage, PageGeometry.PmdOrder);
                 case PmdInstallResult.NotNone:
                     return Retry;
                 default:
@@ -181,18 +186,17 @@ public sealed unsafe partial class AddressSpace
 
     private void CountNewPmdFolio()
     {
-        Interlocked.Add(ref _anonPages, 1 << PageGeometry.PmdOrder);
+        _rss.Add(0, 1 << PageGeometry.PmdOrder);
         _events.Count(VmEvent.ThpFaultAlloc);
-        _events.Count(VmEvent.PmdFolioFault);
         _mthp.Count(PageGeometry.PmdOrder, MthpStatItem.AnonFaultAlloc);
         _mthp.Add(PageGeometry.PmdOrder, MthpStatItem.NrAnon, 1);
     }
 
     /// <summary>Linux <c>handle_pte_fault</c> for an anonymous VMA: a none PTE is <c>do_anonymous_page</c>; a write to a read-only PTE is <c>do_wp_page</c>.</summary>
-    private FaultResult HandlePteFault(in Vma vma, ulong address, bool write)
+    private FaultResult HandlePteFault(in Vma vma, ulong address, bool write, uint pmdTable, Pte* pmdEntry)
     {
         // pte_alloc: do_anonymous_page allocates the PTE table before anything else.
-        switch (_tables.Walk(address, allocate: true, out PteTable table))
+        switch (_tables.PteTableOf(pmdTable, pmdEntry, allocate: true, out PteTable table))
         {
             case WalkResult.Table:
                 break;
@@ -230,7 +234,6 @@ public sealed unsafe partial class AddressSpace
 
             *slot = ZeroPte;
             table.Unlock();
-            _events.Count(VmEvent.ZeroPageFault);
             return new FaultResult(FaultKind.ZeroPage);
         }
 
@@ -252,11 +255,14 @@ public sealed unsafe partial class AddressSpace
         PageDescriptor* head = _pages + folio.Pfn;
         head->Refcount = nr;   // folio_ref_add(folio, nr_pages - 1)
         AnonRmap.AddNew(head, order, _owner, addr >> PageGeometry.PageShift, byPmd: false, _id);
-        PageTableTree.SetPtes(table, addr, Pte.Make(folio.Pfn, FolioPteFlags | ((vma.Flags & VmaFlags.Write) != 0 ? WritableFlags : 0)), nr);
+        Pte entry = Pte.Make(folio.Pfn, FolioPteFlags | ((vma.Flags & VmaFlags.Write) != 0 ? WritableFlags : 0));
+        if (nr == 1)
+            *first = entry;
+        else
+            PageTableTree.SetPtes(table, addr, entry, nr);
         table.Unlock();
 
-        Interlocked.Add(ref _anonPages, nr);
-        _events.Count(VmEvent.AnonFolioFault);
+        _rss.Add(0, nr);
         if (order != 0)
         {
             _mthp.Count(order, MthpStatItem.AnonFaultAlloc);
@@ -353,8 +359,7 @@ public sealed unsafe partial class AddressSpace
         AnonRmap.AddNew(_pages + folio.Pfn, 0, _owner, address >> PageGeometry.PageShift, byPmd: false, _id);
         *slot = Pte.Make(folio.Pfn, FolioPteFlags | ((vma.Flags & VmaFlags.Write) != 0 ? WritableFlags : 0));
         table.Unlock();
-        Interlocked.Increment(ref _anonPages);
-        _events.Count(VmEvent.CowFault);
+        _rss.Add(0, 1);
         return new FaultResult(FaultKind.CopyOnWrite);
     }
 

@@ -199,7 +199,7 @@ public sealed unsafe partial class AddressSpace
             if (pieceOrder == 0 && _machine.IsZeroFilled(piece.Pfn))
             {
                 *table.At(address) = ZeroPte;
-                Interlocked.Decrement(ref _anonPages);
+                _rss.Add(0, -1);
                 _events.Count(VmEvent.ZeroPageRemap);
                 continue;
             }

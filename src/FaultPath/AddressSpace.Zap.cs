@@ -68,7 +68,7 @@ public sealed unsafe partial class AddressSpace
         uint pfn = (uint)old.Pfn;
         PageDescriptor* head = _pages + pfn;
         bool partially = AnonRmap.RemovePmd(head, PageGeometry.PmdOrder, _id);
-        Interlocked.Add(ref _anonPages, -(1 << PageGeometry.PmdOrder));
+        _rss.Add(0, -(1 << PageGeometry.PmdOrder));
         if (partially)
             _machine.DeferredSplitQueue.Queue(pfn, PageGeometry.PmdOrder, partiallyMapped: true);
         _machine.ReleaseFolio(_arena.HandleOf(pfn, PageGeometry.PmdOrder), 1);
@@ -110,7 +110,7 @@ public sealed unsafe partial class AddressSpace
             for (int j = 0; j < nr; j++)
                 slot[i + j] = Pte.None;
             bool partially = AnonRmap.RemovePtes(head, order, page, nr, _id);
-            Interlocked.Add(ref _anonPages, -nr);
+            _rss.Add(0, -nr);
             if (partially && (head[1].Flags & (ulong)FolioFlags.PartiallyMapped) == 0)
                 _machine.DeferredSplitQueue.Queue(headPfn, order, partiallyMapped: true);
             _machine.ReleaseFolio(_arena.HandleOf(headPfn, order), nr);

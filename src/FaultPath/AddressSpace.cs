@@ -43,7 +43,7 @@ public sealed unsafe partial class AddressSpace : IDisposable
     private readonly PageTableTree _tables;
     private readonly uint _id;
     private readonly ulong _owner;
-    private long _anonPages;
+    private readonly PerThreadCounters _rss = new(1);
     private bool _disposed;
 
     internal AddressSpace(Machine machine, uint id)
@@ -73,7 +73,7 @@ public sealed unsafe partial class AddressSpace : IDisposable
     public PageTableTree PageTables => _tables;
 
     /// <summary>Resident anonymous pages (Linux <c>MM_ANONPAGES</c>, /proc/pid/status RssAnon in pages); zero-page mappings are not counted.</summary>
-    public long AnonPages => Volatile.Read(ref _anonPages);
+    public long AnonPages => _rss.Sum(0);
 
     /// <summary>Page-table pages (Linux <c>mm_pgtables_bytes</c> / 4 KiB).</summary>
     public long PageTablePages => _tables.TablePages;
@@ -193,8 +193,8 @@ public sealed unsafe partial class AddressSpace : IDisposable
         using AddressSpaceReadScope scope = _vmas.Lock.Read();
         while (true)
         {
-            Pte pte = Translate(address);
-            if (pte.IsPresent && pte.IsWritable)
+            Pte pte = address < VirtualAddress.TaskSize ? _tables.Lookup(address) : Pte.None;
+            if ((pte.Value & (ulong)(PteFlags.Present | PteFlags.Write)) == (ulong)(PteFlags.Present | PteFlags.Write))
             {
                 _machine.Store((uint)pte.Pfn, (int)(address & (PageGeometry.PageSize - 1)), value);
                 return;
@@ -215,7 +215,7 @@ public sealed unsafe partial class AddressSpace : IDisposable
         using AddressSpaceReadScope scope = _vmas.Lock.Read();
         while (true)
         {
-            Pte pte = Translate(address);
+            Pte pte = address < VirtualAddress.TaskSize ? _tables.Lookup(address) : Pte.None;
             if (pte.IsPresent)
                 return _machine.Load((uint)pte.Pfn, (int)(address & (PageGeometry.PageSize - 1)));
             if (FaultLocked(address, FaultAccess.Read).Kind == FaultKind.OutOfMemory)
@@ -242,10 +242,9 @@ public sealed unsafe partial class AddressSpace : IDisposable
     /// </summary>
     public Pte Translate(ulong address)
     {
-        Pte pmd = _tables.ReadPmd(address);
-        if (pmd.IsLeafPmd)
-            return new Pte(pmd.Without(PteFlags.Huge).Value + ((ulong)VirtualAddress.PteIndex(address) << PageGeometry.PageShift));
-        return pmd.IsTable ? _tables.ReadPte(address) : Pte.None;
+        ThrowIfDisposed();
+        AddressChecks.CheckPage(address & ~(ulong)(PageGeometry.PageSize - 1), "translate");
+        return _tables.Lookup(address);
     }
 
     /// <summary>
@@ -281,6 +280,7 @@ public sealed unsafe partial class AddressSpace : IDisposable
 
         _tables.Dispose();
         _vmas.Dispose();
+        _rss.Dispose();
         _machine.Unregister(this);
     }
 

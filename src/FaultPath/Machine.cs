@@ -207,6 +207,7 @@ public sealed unsafe class Machine : IDisposable
 
         if (_nonZero != null)
             NativeMemory.Free(_nonZero);
+        Events.Dispose();
     }
 
     // ---------------------------------------------------------------- for address spaces
@@ -335,8 +336,9 @@ public sealed unsafe class Machine : IDisposable
             return;
         }
 
-        if (value != 0)
-            Interlocked.Or(ref _nonZero[pfn >> 6], 1UL << (int)(pfn & 63));
+        ulong bit = 1UL << (int)(pfn & 63);
+        if (value != 0 && (Volatile.Read(ref _nonZero[pfn >> 6]) & bit) == 0)
+            Interlocked.Or(ref _nonZero[pfn >> 6], bit);
     }
 
     /// <summary>A load of byte <paramref name="offset"/> of page <paramref name="pfn"/>; metadata-only, 0 or 1 (whether the page was written non-zero).</summary>

@@ -18,8 +18,8 @@ namespace LargeFolios.FaultPath;
 /// </remarks>
 public sealed class ScenarioRunner : IDisposable
 {
-    /// <summary>The arena a runner uses unless told otherwise: 16 GiB, metadata only.</summary>
-    public const long DefaultArenaBytes = 16L << 30;
+    /// <summary>The arena a runner uses unless told otherwise: 4 GiB, metadata only (64 MiB of descriptors).</summary>
+    public const long DefaultArenaBytes = 4L << 30;
 
     private readonly TextWriter _output;
     private readonly Arena _arena;
@@ -139,7 +139,7 @@ public sealed class ScenarioRunner : IDisposable
         }
         catch (SegmentationFaultException fault)
         {
-            throw Failed(command, file, fault.Address, $"segmentation fault: {fault.Message}", fault);
+            throw Failed(command, file, fault.Address, fault.Message, fault);
         }
         catch (BadAddressException bad)
         {

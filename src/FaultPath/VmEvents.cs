@@ -1,7 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Threading;
-using LargeFolios.BuddyAllocator;
 
 namespace LargeFolios.FaultPath;
 
@@ -10,37 +8,34 @@ namespace LargeFolios.FaultPath;
 /// summed on read).
 /// </summary>
 /// <remarks>
-/// Each counter is striped over 16 slots picked by the current CPU, so faults on different cores
-/// add to different cache lines; a read sums the stripes. An add is one interlocked add on a line
-/// the core usually owns already.
+/// Each thread counts into its own row (<see cref="PerThreadCounters"/>), as Linux counts per CPU
+/// with <c>this_cpu_inc</c>: a count is a plain add, and a read sums the rows.
 /// </remarks>
-public sealed class VmEvents
+public sealed class VmEvents : IDisposable
 {
-    private const int Stripes = 16;
     private static readonly int Items = Enum.GetValues<VmEvent>().Length;
 
-    // One row per stripe, rounded up to whole 64-byte lines.
-    private static readonly int Stride = (Items + 7) & ~7;
-
-    private readonly long[] _counters = new long[Stripes * Stride];
+    private readonly PerThreadCounters _counters = new(Items);
 
     /// <summary>Counts one event (Linux <c>count_vm_event</c>).</summary>
-    public void Count(VmEvent item) => Add(item, 1);
+    public void Count(VmEvent item) => _counters.Add((int)item, 1);
 
     /// <summary>Adds <paramref name="delta"/> to an event counter (Linux <c>count_vm_events</c>).</summary>
-    public void Add(VmEvent item, long delta) =>
-        Interlocked.Add(ref _counters[((CurrentCpu.Id & (Stripes - 1)) * Stride) + (int)item], delta);
+    public void Add(VmEvent item, long delta) => _counters.Add((int)item, delta);
 
-    /// <summary>A counter's value.</summary>
+    /// <summary>Counts a fault (<c>pgfault</c>) and what it did, with one look-up of the thread's row.</summary>
+    internal void CountFault(VmEvent kind) => _counters.Count2((int)VmEvent.PgFault, (int)kind);
+
+    /// <summary>A counter's value: the sum over every thread that counted.</summary>
     public long Get(VmEvent item)
     {
         if (!Enum.IsDefined(item))
             throw new ArgumentOutOfRangeException(nameof(item), item, "No such event counter.");
-        long sum = 0;
-        for (int stripe = 0; stripe < Stripes; stripe++)
-            sum += Volatile.Read(ref _counters[(stripe * Stride) + (int)item]);
-        return sum;
+        return _counters.Sum((int)item);
     }
+
+    /// <summary>Releases the per-thread rows' slot.</summary>
+    public void Dispose() => _counters.Dispose();
 
     /// <summary>The counter's name: its /proc/vmstat line, or <c>model_...</c> for the model's own.</summary>
     public static string Name(VmEvent item) => item switch

@@ -692,6 +692,78 @@ public sealed unsafe class PageTableTree : IDisposable
         return WalkToPmd(address, allocate: false, out uint pmdTable) == WalkResult.Table ? pmdTable : -1;
     }
 
+    // ---------------------------------------------------------------- the fault path's walks
+    // Callers (the fault path) have checked that the address lies in a VMA, hence in user space,
+    // and hold the mmap lock, so the tree is not being torn down.
+
+    /// <summary>
+    /// <c>__handle_mm_fault</c>'s descent: the PMD entry covering <paramref name="address"/>, with
+    /// missing PUD and PMD tables allocated when <paramref name="allocate"/> (<c>pud_alloc</c>,
+    /// <c>pmd_alloc</c>).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal WalkResult FindPmdEntry(ulong address, bool allocate, out uint pmdTable, out Pte* pmdEntry)
+    {
+        Debug.Assert(address < VirtualAddress.TaskSize && !_disposed, "fault-path walk outside user space or after teardown");
+        WalkResult result = WalkToPmd(address, allocate, out pmdTable);
+        pmdEntry = result == WalkResult.Table ? PmdEntryOf(pmdTable, address) : null;
+        return result;
+    }
+
+    /// <summary>
+    /// <c>pte_alloc</c> and <c>pte_offset_map</c> on a PMD entry <see cref="FindPmdEntry"/> found: the
+    /// PTE table under it, installed if the entry is none; <see cref="WalkResult.PmdLeaf"/> when a
+    /// leaf is there.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal WalkResult PteTableOf(uint pmdTable, Pte* pmdEntry, bool allocate, out PteTable table)
+    {
+        Pte pmd = Read(pmdEntry);
+        if (pmd.IsNone)
+        {
+            table = default;
+            if (!allocate)
+                return WalkResult.NoTable;
+            WalkResult installed = InstallPteTable(pmdTable, pmdEntry);
+            if (installed != WalkResult.Table)
+                return installed;
+            pmd = Read(pmdEntry);
+        }
+
+        if (pmd.IsLeafPmd)
+        {
+            table = default;
+            return WalkResult.PmdLeaf;
+        }
+
+        uint ptePfn = (uint)pmd.Pfn;
+        table = new PteTable(ptePfn, EntriesOf(ptePfn), _pages + ptePfn);
+        return WalkResult.Table;
+    }
+
+    /// <summary>
+    /// What the MMU finds for <paramref name="address"/>: the PTE, or for a PMD leaf the PTE its
+    /// page would have (the page's PFN, the leaf's bits less Huge); none when nothing maps it. One
+    /// descent, no allocation, no lock (a hardware walk).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal Pte Lookup(ulong address)
+    {
+        Debug.Assert(address < VirtualAddress.TaskSize && !_disposed, "lookup outside user space or after teardown");
+        Pte upper = Read(EntriesOf(_pgd) + VirtualAddress.PgdIndex(address));
+        if (!upper.IsTable)
+            return Pte.None;
+        upper = Read(EntriesOf((uint)upper.Pfn) + VirtualAddress.PudIndex(address));
+        if (!upper.IsTable)
+            return Pte.None;
+        Pte pmd = Read(EntriesOf((uint)upper.Pfn) + VirtualAddress.PmdIndex(address));
+        if (pmd.IsTable)
+            return Read(EntriesOf((uint)pmd.Pfn) + VirtualAddress.PteIndex(address));
+        if (pmd.IsLeafPmd)
+            return new Pte(pmd.Without(PteFlags.Huge).Value + ((ulong)VirtualAddress.PteIndex(address) << PageGeometry.PageShift));
+        return Pte.None;
+    }
+
     /// <summary>The 512 entries of the table page <paramref name="pfn"/>.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal Pte* EntriesOf(uint pfn) =>
