@@ -41,23 +41,50 @@ public sealed unsafe partial class AddressSpace
         if (write ? (vma.Flags & VmaFlags.Write) == 0 : (vma.Flags & (VmaFlags.Read | VmaFlags.Write | VmaFlags.Exec)) == 0)
             ThrowSegmentationFault(address, access, $"the VMA 0x{vma.Start:x}..0x{vma.End:x} does not allow it ({vma.Flags})");
 
+        FaultResult result = HandleMmFaultRetrying(vma, address, write);
+        Account(result, 1);
+        return result;
+    }
+
+    /// <summary>__handle_mm_fault until it does not lose a race: the re-executed access would fault again.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private FaultResult HandleMmFaultRetrying(in Vma vma, ulong address, bool write)
+    {
         while (true)
         {
             FaultResult result = HandleMmFault(vma, address, write);
-            if (result.Kind < 0)
-                continue;   // Retry
-            _events.CountFault(result.Kind switch
-            {
-                FaultKind.ZeroPage => VmEvent.ZeroPageFault,
-                FaultKind.HugeZeroPage => VmEvent.HugeZeroPageFault,
-                FaultKind.Folio => VmEvent.AnonFolioFault,
-                FaultKind.PmdFolio => VmEvent.PmdFolioFault,
-                FaultKind.CopyOnWrite => VmEvent.CowFault,
-                FaultKind.OutOfMemory => VmEvent.OomFault,
-                _ => VmEvent.SpuriousFault,
-            });
-            return result;
+            if (result.Kind >= 0)
+                return result;
         }
+    }
+
+    /// <summary>
+    /// The counters a fault changes outside the locks it took: <c>pgfault</c> and the fault's kind,
+    /// and the address space's MM_ANONPAGES (<paramref name="times"/> faults alike, for a caller
+    /// that batches them).
+    /// </summary>
+    private void Account(FaultResult result, int times)
+    {
+        (VmEvent kind, long pages) = result.Kind switch
+        {
+            FaultKind.ZeroPage => (VmEvent.ZeroPageFault, 0L),
+            FaultKind.HugeZeroPage => (VmEvent.HugeZeroPageFault, 0L),
+            FaultKind.Folio => (VmEvent.AnonFolioFault, 1L << result.Order),
+            FaultKind.PmdFolio => (VmEvent.PmdFolioFault, 1L << PageGeometry.PmdOrder),
+            FaultKind.CopyOnWrite => (VmEvent.CowFault, 1L),
+            FaultKind.OutOfMemory => (VmEvent.OomFault, 0L),
+            _ => (VmEvent.SpuriousFault, 0L),
+        };
+        if (times == 1)
+            _events.CountFault(kind);
+        else
+        {
+            _events.Add(VmEvent.PgFault, times);
+            _events.Add(kind, times);
+        }
+
+        if (pages != 0)
+            _rss.Add(0, pages * times);
     }
 
     /// <summary>
@@ -186,7 +213,6 @@ public sealed unsafe partial class AddressSpace
 
     private void CountNewPmdFolio()
     {
-        _rss.Add(0, 1 << PageGeometry.PmdOrder);
         _events.Count(VmEvent.ThpFaultAlloc);
         _mthp.Count(PageGeometry.PmdOrder, MthpStatItem.AnonFaultAlloc);
         _mthp.Add(PageGeometry.PmdOrder, MthpStatItem.NrAnon, 1);
@@ -253,7 +279,8 @@ public sealed unsafe partial class AddressSpace
         }
 
         PageDescriptor* head = _pages + folio.Pfn;
-        head->Refcount = nr;   // folio_ref_add(folio, nr_pages - 1)
+        if (nr != 1)
+            head->Refcount = nr;   // folio_ref_add(folio, nr_pages - 1)
         AnonRmap.AddNew(head, order, _owner, addr >> PageGeometry.PageShift, byPmd: false, _id);
         Pte entry = Pte.Make(folio.Pfn, FolioPteFlags | ((vma.Flags & VmaFlags.Write) != 0 ? WritableFlags : 0));
         if (nr == 1)
@@ -262,7 +289,6 @@ public sealed unsafe partial class AddressSpace
             PageTableTree.SetPtes(table, addr, entry, nr);
         table.Unlock();
 
-        _rss.Add(0, nr);
         if (order != 0)
         {
             _mthp.Count(order, MthpStatItem.AnonFaultAlloc);
@@ -301,6 +327,9 @@ public sealed unsafe partial class AddressSpace
                 int order = BitOperations.Log2(orders);
                 if (_arena.TryAllocate(order, out folio, FolioKind.Anonymous))
                 {
+                    // rmap will write every page's descriptor: start fetching them now, so the
+                    // misses overlap the zeroing instead of following it.
+                    PrefetchDescriptors(folio.Pfn, 1 << order);
                     _machine.ClearContents(folio.Pfn, 1 << order);
                     return true;
                 }
@@ -316,6 +345,17 @@ public sealed unsafe partial class AddressSpace
             return false;
         _machine.ClearContents(folio.Pfn, 1);
         return true;
+    }
+
+    /// <summary>Prefetches the descriptors of <paramref name="nr"/> pages for writing (one 64-byte line each).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void PrefetchDescriptors(uint pfn, int nr)
+    {
+        if (!System.Runtime.Intrinsics.X86.Sse.IsSupported)
+            return;
+        PageDescriptor* page = _pages + pfn;
+        for (int i = 1; i < nr; i++)
+            System.Runtime.Intrinsics.X86.Sse.Prefetch0(page + i);
     }
 
     /// <summary>Linux <c>thp_vma_suitable_orders</c>: keeps the orders whose aligned range around <paramref name="address"/> lies inside the VMA.</summary>
@@ -359,7 +399,6 @@ public sealed unsafe partial class AddressSpace
         AnonRmap.AddNew(_pages + folio.Pfn, 0, _owner, address >> PageGeometry.PageShift, byPmd: false, _id);
         *slot = Pte.Make(folio.Pfn, FolioPteFlags | ((vma.Flags & VmaFlags.Write) != 0 ? WritableFlags : 0));
         table.Unlock();
-        _rss.Add(0, 1);
         return new FaultResult(FaultKind.CopyOnWrite);
     }
 

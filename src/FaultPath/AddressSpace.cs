@@ -136,16 +136,27 @@ public sealed unsafe partial class AddressSpace : IDisposable
     /// <item>Free marks the range's folios lazily freeable (clean, not swap-backed); a large folio the
     /// range covers only in part is split to order 0 first (Linux <c>madvise_free_pte_range</c>,
     /// <c>madvise_free_huge_pmd</c>), and its zero-filled pages are remapped to the zero page.</item>
+    /// <item>PopulateRead / PopulateWrite fault in every page not yet mapped as the access needs,
+    /// in address order, exactly as loads or stores to each page would (Linux <c>madvise_populate</c>:
+    /// <c>faultin_page_range</c> under the mmap read lock), stopping at the first unmapped page.</item>
     /// </list>
     /// </summary>
-    /// <returns>True; false when part of the range is unmapped (Linux: -ENOMEM, the mapped parts advised all the same).</returns>
+    /// <returns>True; false when part of the range is unmapped (Linux: -ENOMEM; the other advices apply to the mapped parts all the same, populate stops at the hole).</returns>
+    /// <exception cref="SegmentationFaultException">Populate of a VMA that does not allow the access (Linux: -EFAULT); pages before it were populated.</exception>
+    /// <exception cref="OutOfMemoryException">Populate found no memory (Linux: -ENOMEM); pages before it were populated.</exception>
     /// <exception cref="BadAddressException">Bad range, or nothing in it is mapped (Linux: -ENOMEM); nothing changed.</exception>
     public bool Madvise(ulong start, ulong length, MadviseAdvice advice)
     {
         ThrowIfDisposed();
         ulong end = AddressChecks.CheckRange(start, length, "madvise");
         if (!Enum.IsDefined(advice))
-            throw new ArgumentOutOfRangeException(nameof(advice), advice, $"{(int)advice} is not an advice; expected hugepage, nohugepage, dontneed or free.");
+            throw new ArgumentOutOfRangeException(nameof(advice), advice, $"{(int)advice} is not an advice; expected hugepage, nohugepage, dontneed, free, populate_read or populate_write.");
+        if (advice is MadviseAdvice.PopulateRead or MadviseAdvice.PopulateWrite)
+        {
+            using AddressSpaceReadScope populate = _vmas.Lock.Read();
+            return PopulateLocked(start, end, advice == MadviseAdvice.PopulateWrite);
+        }
+
         using AddressSpaceWriteScope scope = _vmas.Lock.Write();
         switch (advice)
         {

@@ -14,4 +14,10 @@ public enum MadviseAdvice
 
     /// <summary>MADV_FREE (8): the range may be reclaimed lazily; large folios only partly covered are split.</summary>
     Free,
+
+    /// <summary>MADV_POPULATE_READ (22): read-fault every page of the range that is not mapped (zero pages, the huge zero page).</summary>
+    PopulateRead,
+
+    /// <summary>MADV_POPULATE_WRITE (23): write-fault every page of the range that is not mapped writable, as if each were written.</summary>
+    PopulateWrite,
 }

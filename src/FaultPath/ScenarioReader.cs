@@ -79,14 +79,16 @@ public static class ScenarioReader
                     Address: at.Number(words[1], "address"), Length: at.Number(words[2], "length"));
 
             case "madvise":
-                at.Arity(words, 4, "madvise <addr> <len> <hugepage|nohugepage|dontneed|free>");
+                at.Arity(words, 4, "madvise <addr> <len> <hugepage|nohugepage|dontneed|free|populate_read|populate_write>");
                 MadviseAdvice advice = words[3] switch
                 {
                     "hugepage" => MadviseAdvice.HugePage,
                     "nohugepage" => MadviseAdvice.NoHugePage,
                     "dontneed" => MadviseAdvice.DontNeed,
                     "free" => MadviseAdvice.Free,
-                    _ => at.Fail<MadviseAdvice>($"\"{words[3]}\" is not an advice; expected hugepage, nohugepage, dontneed or free"),
+                    "populate_read" => MadviseAdvice.PopulateRead,
+                    "populate_write" => MadviseAdvice.PopulateWrite,
+                    _ => at.Fail<MadviseAdvice>($"\"{words[3]}\" is not an advice; expected hugepage, nohugepage, dontneed, free, populate_read or populate_write"),
                 };
                 return new ScenarioCommand(ScenarioVerb.Madvise, line,
                     Address: at.Number(words[1], "address"), Length: at.Number(words[2], "length"), Advice: advice);
