@@ -38,48 +38,54 @@ public static class ScenarioReader
     }
 
     /// <summary>Parses one line; null for a blank or comment-only line.</summary>
+    /// <remarks>Allocation-free for a well-formed line: words are spans of it, numbers are parsed in place.</remarks>
     public static ScenarioCommand? ParseLine(string text, string file, int line)
     {
         ArgumentNullException.ThrowIfNull(text);
-        int hash = text.IndexOf('#', StringComparison.Ordinal);
-        string[] words = (hash >= 0 ? text[..hash] : text).Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
-        if (words.Length == 0)
+        ReadOnlySpan<char> content = text;
+        int hash = content.IndexOf('#');
+        if (hash >= 0)
+            content = content[..hash];
+        var words = new Words(content);
+        if (words.Count == 0)
             return null;
 
-        var at = new Where(file, line);
-        switch (words[0])
+        var at = new Where(file, line, words);
+        ReadOnlySpan<char> verb = words[0];
+        switch (verb)
         {
             case "thp":
-                at.Arity(words, 3, "thp enabled <always|madvise|never> or thp <size>kB <always|inherit|madvise|never>");
-                if (words[1] == "enabled")
+                at.Arity(3, "thp enabled <always|madvise|never> or thp <size>kB <always|inherit|madvise|never>");
+                string setting = words[2].ToString();
+                if (words[1] is "enabled")
                 {
-                    if (!ThpPolicy.TryParseEnabled(words[2], out _))
-                        at.Fail($"\"{words[2]}\" is not a global THP setting; expected always, madvise or never");
-                    return new ScenarioCommand(ScenarioVerb.ThpEnabled, line, Text: words[2]);
+                    if (!ThpPolicy.TryParseEnabled(setting, out _))
+                        at.Fail($"\"{setting}\" is not a global THP setting; expected always, madvise or never");
+                    return new ScenarioCommand(ScenarioVerb.ThpEnabled, line, Text: setting);
                 }
 
                 int order;
                 try
                 {
-                    order = ThpPolicy.OrderOfSize(words[1]);
+                    order = ThpPolicy.OrderOfSize(words[1].ToString());
                 }
                 catch (ArgumentException error)
                 {
                     order = at.Fail<int>($"\"{words[1]}\" is not a THP size: {error.Message.TrimEnd('.')}");
                 }
 
-                if (!ThpPolicy.TryParseSizeEnabled(words[2], out _))
-                    at.Fail($"\"{words[2]}\" is not a per-size THP setting; expected always, inherit, madvise or never");
-                return new ScenarioCommand(ScenarioVerb.ThpSize, line, Order: order, Text: words[2]);
+                if (!ThpPolicy.TryParseSizeEnabled(setting, out _))
+                    at.Fail($"\"{setting}\" is not a per-size THP setting; expected always, inherit, madvise or never");
+                return new ScenarioCommand(ScenarioVerb.ThpSize, line, Order: order, Text: setting);
 
             case "mmap":
             case "munmap":
-                at.Arity(words, 3, $"{words[0]} <addr> <len>");
-                return new ScenarioCommand(words[0] == "mmap" ? ScenarioVerb.Mmap : ScenarioVerb.Munmap, line,
-                    Address: at.Number(words[1], "address"), Length: at.Number(words[2], "length"));
+                at.Arity(3, $"{verb} <addr> <len>");
+                return new ScenarioCommand(verb is "mmap" ? ScenarioVerb.Mmap : ScenarioVerb.Munmap, line,
+                    Address: at.Number(1, "address"), Length: at.Number(2, "length"));
 
             case "madvise":
-                at.Arity(words, 4, "madvise <addr> <len> <hugepage|nohugepage|dontneed|free|populate_read|populate_write>");
+                at.Arity(4, "madvise <addr> <len> <hugepage|nohugepage|dontneed|free|populate_read|populate_write>");
                 MadviseAdvice advice = words[3] switch
                 {
                     "hugepage" => MadviseAdvice.HugePage,
@@ -91,21 +97,21 @@ public static class ScenarioReader
                     _ => at.Fail<MadviseAdvice>($"\"{words[3]}\" is not an advice; expected hugepage, nohugepage, dontneed, free, populate_read or populate_write"),
                 };
                 return new ScenarioCommand(ScenarioVerb.Madvise, line,
-                    Address: at.Number(words[1], "address"), Length: at.Number(words[2], "length"), Advice: advice);
+                    Address: at.Number(1, "address"), Length: at.Number(2, "length"), Advice: advice);
 
             case "write":
             case "read":
-                at.Arity(words, 2, $"{words[0]} <addr>");
-                return new ScenarioCommand(words[0] == "write" ? ScenarioVerb.Write : ScenarioVerb.Read, line, Address: at.Number(words[1], "address"));
+                at.Arity(2, $"{verb} <addr>");
+                return new ScenarioCommand(verb is "write" ? ScenarioVerb.Write : ScenarioVerb.Read, line, Address: at.Number(1, "address"));
 
             case "dump":
             case "stats":
             case "shrink":
-                at.Arity(words, 1, words[0]);
-                return new ScenarioCommand(words[0] switch { "dump" => ScenarioVerb.Dump, "stats" => ScenarioVerb.Stats, _ => ScenarioVerb.Shrink }, line);
+                at.Arity(1, verb.ToString());
+                return new ScenarioCommand(verb switch { "dump" => ScenarioVerb.Dump, "stats" => ScenarioVerb.Stats, _ => ScenarioVerb.Shrink }, line);
 
             default:
-                return at.Fail<ScenarioCommand?>($"unknown command \"{words[0]}\"; expected thp, mmap, munmap, madvise, write, read, dump, stats or shrink");
+                return at.Fail<ScenarioCommand?>($"unknown command \"{verb}\"; expected thp, mmap, munmap, madvise, write, read, dump, stats or shrink");
         }
     }
 
@@ -116,8 +122,13 @@ public static class ScenarioReader
     public static bool TryParseNumber(string text, out ulong value)
     {
         ArgumentNullException.ThrowIfNull(text);
+        return TryParseNumber(text.AsSpan(), out value);
+    }
+
+    /// <summary><see cref="TryParseNumber(string, out ulong)"/> on a span.</summary>
+    public static bool TryParseNumber(ReadOnlySpan<char> digits, out ulong value)
+    {
         value = 0;
-        ReadOnlySpan<char> digits = text;
         int shift = 0;
         if (digits.Length > 0)
         {
@@ -159,17 +170,68 @@ public static class ScenarioReader
             yield return command;
     }
 
-    /// <summary>Where a line came from, and the failures that name it.</summary>
-    private readonly struct Where(string file, int line)
+    /// <summary>The whitespace-separated words of a line, as ranges of it (at most five are kept; the count is exact).</summary>
+    private readonly ref struct Words
     {
-        public void Arity(string[] words, int expected, string form)
+        private const int Kept = 5;
+        private readonly ReadOnlySpan<char> _text;
+        private readonly Range _w0, _w1, _w2, _w3, _w4;
+
+        public Words(ReadOnlySpan<char> text)
         {
-            if (words.Length != expected)
-                Fail($"\"{words[0]}\" takes {expected - 1} argument{(expected == 2 ? "" : "s")}, got {words.Length - 1}; expected \"{form}\"");
+            _text = text;
+            int count = 0;
+            int i = 0;
+            while (true)
+            {
+                while (i < text.Length && char.IsWhiteSpace(text[i]))
+                    i++;
+                if (i == text.Length)
+                    break;
+                int start = i;
+                while (i < text.Length && !char.IsWhiteSpace(text[i]))
+                    i++;
+                var word = new Range(start, i);
+                switch (count++)
+                {
+                    case 0: _w0 = word; break;
+                    case 1: _w1 = word; break;
+                    case 2: _w2 = word; break;
+                    case 3: _w3 = word; break;
+                    case 4: _w4 = word; break;
+                }
+            }
+
+            Count = count;
         }
 
-        public ulong Number(string word, string what)
+        public int Count { get; }
+
+        public ReadOnlySpan<char> this[int index] => index switch
         {
+            0 => _text[_w0],
+            1 => _text[_w1],
+            2 => _text[_w2],
+            3 => _text[_w3],
+            4 => _text[_w4],
+            _ => throw new ArgumentOutOfRangeException(nameof(index), index, $"Only the first {Kept} words are kept."),
+        };
+    }
+
+    /// <summary>Where a line came from, and the failures that name it.</summary>
+    private readonly ref struct Where(string file, int line, Words words)
+    {
+        private readonly Words _words = words;
+
+        public void Arity(int expected, string form)
+        {
+            if (_words.Count != expected)
+                Fail($"\"{_words[0]}\" takes {expected - 1} argument{(expected == 2 ? "" : "s")}, got {_words.Count - 1}; expected \"{form}\"");
+        }
+
+        public ulong Number(int index, string what)
+        {
+            ReadOnlySpan<char> word = _words[index];
             if (!TryParseNumber(word, out ulong value))
                 Fail($"\"{word}\" is not a valid {what}; expected a decimal or 0x-hex number with an optional K, M or G suffix, within 64 bits");
             return value;
