@@ -50,7 +50,10 @@ public sealed unsafe partial class AddressSpace
             int order = head[1].FolioOrder;
             if (newOrder >= order)
                 continue;
-            if (!_machine.TryGetReference(headPfn))
+
+            // can_split_folio(folio, 0): a folio someone else holds (a pin, a scan) is skipped
+            // before it is tried, so it is not counted as a failed split.
+            if (Volatile.Read(ref head->Refcount) != AnonRmap.Mapcount(head, order) || !_machine.TryGetReference(headPfn))
                 continue;
             uint at = inFolioOffset >= 0 && inFolioOffset < 1L << order ? headPfn + (uint)inFolioOffset : uint.MaxValue;
             if (SplitMappedFolioLocked(_arena.HandleOf(headPfn, order), newOrder, at) == 0)
@@ -66,9 +69,12 @@ public sealed unsafe partial class AddressSpace
     internal int SplitMappedFolio(Folio folio, int newOrder, uint splitAtPfn, int callerPins)
     {
         Debug.Assert(callerPins == 1, "split callers hold exactly one reference");
+        using AddressSpaceReadScope scope = _vmas.Lock.Read();
+
+        // exit_mmap ran (under the write lock) while the caller held its reference: the folio is
+        // mapped nowhere, and the tables are gone.
         if (_disposed)
             return SplitBusy;
-        using AddressSpaceReadScope scope = _vmas.Lock.Read();
         return SplitMappedFolioLocked(folio, newOrder, splitAtPfn);
     }
 

@@ -282,17 +282,19 @@ public sealed unsafe partial class AddressSpace : IDisposable
     {
         if (_disposed)
             return;
+        // Everything under the write lock, so a shrinker holding one of our folios finds either the
+        // whole address space or none of it (SplitMappedFolio looks at _disposed under the read lock).
         using (_vmas.Lock.Write())
         {
             foreach (Vma vma in _vmas.ToArray())
                 ZapRange(vma.Start, vma.End, reclaimTables: false);
             _disposed = true;
+            _tables.Dispose();
         }
 
-        _tables.Dispose();
+        _machine.Unregister(this);
         _vmas.Dispose();
         _rss.Dispose();
-        _machine.Unregister(this);
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
