@@ -284,7 +284,7 @@ public sealed class ConcurrentFaultTests
                 default:
                     try
                     {
-                        for (int i = 0; i < 6000; i++)
+                        for (int i = 0; i < 20000; i++)
                         {
                             int page = random.Next(RegionPages);
                             if (i % 5 == 0)
@@ -359,7 +359,7 @@ public sealed class ConcurrentFaultTests
                 default:
                     try
                     {
-                        for (int i = 0; i < 4000; i++)
+                        for (int i = 0; i < 15000; i++)
                         {
                             int page = random.Next(RegionPages);
                             mm.Write(PageAddress(page) + 0x99, 1);
@@ -383,6 +383,88 @@ public sealed class ConcurrentFaultTests
                 Assert.Equal(1, mm.Read(PageAddress(page) + 0x99));
         }
 
+        world.TearDownAndAssertNoLeak();
+    }
+
+    // ------------------------------------------------------------------ (g) mmap / munmap churn
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public async Task Mmap_and_munmap_churn_racing_faults_keep_every_invariant(int seed)
+    {
+        using var world = new World(arenaBytes: 64 * MiB);
+        AddressSpace mm = world.Mm;
+        world.Policy.Enabled = ThpEnabled.Always;
+        world.Policy.SetSizeEnabled(3, ThpSizeEnabled.Always);
+        world.Policy.SetSizeEnabled(6, ThpSizeEnabled.Always);
+        mm.Mmap(Base, Region);
+        int writersLeft = 2;
+
+        await RunTogether(t =>
+        {
+            var random = new Random((seed * 13) + t);
+            switch (t)
+            {
+                case 0:
+                    while (Volatile.Read(ref writersLeft) > 0)
+                    {
+                        int first = random.Next(RegionPages);
+                        int count = random.Next(3) == 0 ? 512 : random.Next(1, 200);
+                        if (count == 512)
+                            first &= ~511;
+                        count = Math.Min(count, RegionPages - first);
+                        if (random.Next(2) == 0)
+                            mm.Munmap(PageAddress(first), (ulong)count * Page);
+                        else
+                            mm.Mmap(PageAddress(first), (ulong)count * Page, random.Next(4) == 0 ? VmaFlags.Read : VmaFlags.Read | VmaFlags.Write);
+                        Thread.Yield();
+                    }
+
+                    break;
+                case 1:
+                    while (Volatile.Read(ref writersLeft) > 0)
+                    {
+                        world.Machine.ShrinkDeferredSplit(8);
+                        int first = random.Next(RegionPages);
+                        mm.SplitFolios(PageAddress(first), (ulong)Math.Min(256, RegionPages - first) * Page, random.Next(9));
+                        Thread.Yield();
+                    }
+
+                    break;
+                default:
+                    try
+                    {
+                        for (int i = 0; i < 20000; i++)
+                        {
+                            ulong address = PageAddress(random.Next(RegionPages)) + (ulong)random.Next(4096);
+                            try
+                            {
+                                if (i % 4 == 0)
+                                    Assert.InRange(mm.Read(address), 0, 1);
+                                else
+                                    mm.Write(address, 1);
+                            }
+                            catch (SegmentationFaultException fault)
+                            {
+                                Assert.Equal(address, fault.Address);
+                            }
+                        }
+                    }
+                    finally
+                    {
+                        Interlocked.Decrement(ref writersLeft);
+                    }
+
+                    break;
+            }
+        });
+
+        world.Machine.Validate();
+        LayoutChecks.TranslateAgreesWithLayout(world.Machine, mm);
+        world.Machine.ShrinkDeferredSplit();
+        world.Machine.Validate();
         world.TearDownAndAssertNoLeak();
     }
 

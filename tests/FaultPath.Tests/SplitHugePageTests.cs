@@ -363,6 +363,35 @@ public sealed class SplitHugePageTests
         world.TearDownAndAssertNoLeak();
     }
 
+    [Theory]
+    [InlineData(0, 5)]
+    [InlineData(0, 15)]
+    [InlineData(2, 9)]
+    [InlineData(3, 0)]
+    public void Non_uniform_split_of_an_mthp(int order, int offset)
+    {
+        using var world = new World();
+        AddressSpace mm = world.Mm;
+        world.Policy.SetSizeEnabled(4, ThpSizeEnabled.Always);
+        mm.Mmap(Base, Pmd);
+        for (ulong va = Base; va < Base + 0x20000; va += Page)
+            mm.Write(va);
+
+        Assert.Equal(1, mm.SplitFolios(Base + 0x10000, Page, order, inFolioOffset: offset));
+
+        int[] expected = NonUniformPieces(4, order, offset).ToArray();
+        Assert.Equal(expected, LayoutChecks.FolioOrders(mm, Base + 0x10000, 0x10000));
+        Assert.Equal([4], LayoutChecks.FolioOrders(mm, Base, 0x10000));
+        Assert.Equal(order, world.Arena.FolioOf((uint)mm.Translate(Base + 0x10000 + ((ulong)offset * Page)).Pfn).Order);
+        Assert.Equal(1, world.Stat(4, MthpStatItem.NrAnon));
+        Assert.Equal(1, world.Stat(4, MthpStatItem.Split));
+        for (int o = 2; o < 4; o++)
+            Assert.Equal(expected.Count(e => e == o), world.Stat(o, MthpStatItem.NrAnon));
+        Assert.Equal(32, mm.AnonPages);
+        world.Machine.Validate();
+        world.TearDownAndAssertNoLeak();
+    }
+
     [Fact]
     public void Split_range_covering_part_of_the_mthps_splits_only_those()
     {
