@@ -104,7 +104,7 @@ public sealed class FaultHandlerTests
     /// documented contract of <see cref="AddressSpace.Write"/> and <see cref="AddressSpace.Read"/>
     /// is <see cref="SegmentationFaultException"/> for any address no VMA covers.
     /// </summary>
-    [Theory(Skip = "BUG: AddressSpace.Write/Read call Translate before the fault, and Translate -> PageTableTree.ReadPmd throws BadAddressException (an ArgumentException, 'the address is beyond user space') for an address >= TASK_SIZE (0x7ffffffff000), so a store or load there escapes the documented SegmentationFaultException (HandleFault does throw SegmentationFaultException). Repro: mm.Write(0x7ffffffff000) or mm.Read(0xffff888000000000).")]
+    [Theory]
     [InlineData(0x7fff_ffff_f000UL)]
     [InlineData(0xffff_8880_0000_0000UL)]
     public void Access_beyond_user_space_is_a_segfault(ulong address)
@@ -159,7 +159,7 @@ public sealed class FaultHandlerTests
     /// VMA does not allow (<c>bad_area_access_error</c>) is refused by the arch fault handler before
     /// <c>handle_mm_fault</c> runs, so it is not counted.
     /// </summary>
-    [Fact(Skip = "BUG: AddressSpace.FaultLocked counts VmEvent.PgFault before the VMA/access check, so a SIGSEGV (no VMA, or a write to a read-only VMA) bumps pgfault; in Linux 6.18 pgfault is counted in mm_account_fault at the end of handle_mm_fault, which a bad_area/access_error never reaches.")]
+    [Fact]
     public void A_segfault_is_not_counted_as_a_page_fault()
     {
         using var world = new World();
