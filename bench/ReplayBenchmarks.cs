@@ -38,8 +38,8 @@ public class ReplayBenchmarks
     [Params(0, 4)]
     public int Order { get; set; }
 
-    /// <summary>The runner's arena: 16 GiB (the default the replay tool uses) or 2 GiB.</summary>
-    [Params(16, 2)]
+    /// <summary>The runner's arena: 4 GiB (the default the replay tool uses) or 2 GiB.</summary>
+    [Params(4, 2)]
     public int ArenaGiB { get; set; }
 
     [GlobalSetup]
