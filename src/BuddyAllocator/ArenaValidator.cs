@@ -242,8 +242,7 @@ internal static unsafe class ArenaValidator
             // nr_pages_mapped: pages mapped by PTEs, plus ENTIRELY_MAPPED (bit 23) per PMD mapping.
             const int EntirelyMapped = 0x800000;
             if (second.EntireMapcount < -1 || second.LargeMapcount < -1 || second.NrPagesMapped < 0
-                || (second.NrPagesMapped & (EntirelyMapped - 1)) > 1 << order
-                || (second.NrPagesMapped >= EntirelyMapped) != (second.EntireMapcount >= 0) || second.Pincount < 0)
+                || (second.NrPagesMapped & (EntirelyMapped - 1)) > 1 << order || second.Pincount < 0)
             {
                 Fail(pfn + 1, $"page[1] entire_mapcount {second.EntireMapcount}, large_mapcount {second.LargeMapcount}, nr_pages_mapped {second.NrPagesMapped}, pincount {second.Pincount} out of range");
             }
