@@ -287,6 +287,7 @@ public sealed unsafe partial class AddressSpace
             *first = entry;
         else
             PageTableTree.SetPtes(table, addr, entry, nr);
+        DebugVm.CheckPteMappedFolio(_pages, folio.Pfn, order, first, addr);
         table.Unlock();
 
         if (order != 0)

@@ -219,6 +219,8 @@ public sealed unsafe partial class AddressSpace
         // caller, every other piece drops it for its mappings' references.
         bool callers = piece.Pfn == oldHead;
         head->Refcount = mapped + (callers ? 1 : 0);
+        if (mapped > 0)
+            DebugVm.CheckPteMappedFolio(_pages, piece.Pfn, pieceOrder, table.At(oldVa + ((ulong)first << PageGeometry.PageShift)), oldVa + ((ulong)first << PageGeometry.PageShift));
         if (head->Refcount == 0)
         {
             head->Refcount = 1;
