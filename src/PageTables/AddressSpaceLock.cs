@@ -41,16 +41,16 @@ public sealed class AddressSpaceLock : IDisposable
 
     private static int s_nextId;
 
-    /// <summary>The ids of the first two read locks the current thread holds (0: none); primitives, so the JIT inlines their thread-local access.</summary>
+    /// <summary>
+    /// The ids of the read locks the current thread holds. A struct, so one thread-local address
+    /// computation serves every field (each thread-local access costs a call into the runtime here).
+    /// </summary>
     [ThreadStatic]
-    private static int t_read0;
+    private static HeldReadLocks t_held;
 
+    /// <summary>Read locks beyond the two <see cref="HeldReadLocks"/> keeps inline.</summary>
     [ThreadStatic]
-    private static int t_read1;
-
-    /// <summary>Any further read locks the current thread holds (rare: three address spaces at once).</summary>
-    [ThreadStatic]
-    private static List<int>? t_readMore;
+    private static List<int>? t_moreHeld;
 
     private readonly int _id = Interlocked.Increment(ref s_nextId);
 
@@ -61,7 +61,7 @@ public sealed class AddressSpaceLock : IDisposable
     private int _writer;
 
     /// <summary>True when the calling thread holds the read side.</summary>
-    public bool IsReadHeld => t_read0 == _id || t_read1 == _id || (t_readMore?.Contains(_id) ?? false);
+    public bool IsReadHeld => t_held.Contains(_id);
 
     /// <summary>True when the calling thread holds the write side.</summary>
     public bool IsWriteHeld
@@ -80,28 +80,20 @@ public sealed class AddressSpaceLock : IDisposable
     /// <exception cref="LockRecursionException">The calling thread already holds the lock in either mode.</exception>
     public void EnterRead()
     {
-        if (IsHeld)
+        ref HeldReadLocks held = ref t_held;
+        if (held.Contains(_id) || IsWriteHeld)
             ThrowRecursion("read");
         int state = Volatile.Read(ref _state);
         if ((state & WriterBit) != 0 || Interlocked.CompareExchange(ref _state, state + 1, state) != state)
             EnterReadContended();
-        if (t_read0 == 0)
-            t_read0 = _id;
-        else if (t_read1 == 0)
-            t_read1 = _id;
-        else
-            (t_readMore ??= []).Add(_id);
+        held.Add(_id);
     }
 
     /// <summary>Releases the read side.</summary>
     /// <exception cref="SynchronizationLockException">The calling thread does not hold the read side.</exception>
     public void ExitRead()
     {
-        if (t_read0 == _id)
-            t_read0 = 0;
-        else if (t_read1 == _id)
-            t_read1 = 0;
-        else if (t_readMore?.Remove(_id) != true)
+        if (!t_held.Remove(_id))
             throw new SynchronizationLockException("The calling thread does not hold the address-space lock for reading.");
         Interlocked.Decrement(ref _state);
     }
@@ -165,6 +157,50 @@ public sealed class AddressSpaceLock : IDisposable
             if ((state & WriterBit) == 0 && Interlocked.CompareExchange(ref _state, state + 1, state) == state)
                 return;
             spinner.SpinOnce();
+        }
+    }
+
+    /// <summary>
+    /// A thread's read locks: two inline slots, and a count of more kept in <see cref="t_moreHeld"/>
+    /// (three address spaces at once is rare). Only primitives, so the runtime keeps it with the
+    /// thread's non-GC statics, the cheapest kind to reach.
+    /// </summary>
+    private struct HeldReadLocks
+    {
+        private int _first;
+        private int _second;
+        private int _more;
+
+        public readonly bool Contains(int id) => _first == id || _second == id || (_more != 0 && t_moreHeld!.Contains(id));
+
+        public void Add(int id)
+        {
+            if (_first == 0)
+            {
+                _first = id;
+            }
+            else if (_second == 0)
+            {
+                _second = id;
+            }
+            else
+            {
+                (t_moreHeld ??= []).Add(id);
+                _more++;
+            }
+        }
+
+        public bool Remove(int id)
+        {
+            if (_first == id)
+                _first = 0;
+            else if (_second == id)
+                _second = 0;
+            else if (_more != 0 && t_moreHeld!.Remove(id))
+                _more--;
+            else
+                return false;
+            return true;
         }
     }
 

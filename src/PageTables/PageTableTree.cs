@@ -888,7 +888,7 @@ public sealed unsafe class PageTableTree : IDisposable
         {
             // A metadata-only arena has no memory behind its pages: the table's entries live in a
             // side page, found through the descriptor.
-            memory = NativeMemory.AlignedAlloc(PageGeometry.PageSize, PageGeometry.PageSize);
+            memory = SidePagePool.Rent();
             page->Mapping = (ulong)memory;
         }
 
@@ -909,7 +909,7 @@ public sealed unsafe class PageTableTree : IDisposable
         Debug.Assert(page->PageTypeWord == PageTableTypeWord, "freeing a page that is not a page table");
         Debug.Assert(page->Private == 0, "freeing a locked page table");
         if (_memory == null)
-            NativeMemory.AlignedFree((void*)page->Mapping);
+            SidePagePool.Return((void*)page->Mapping);
         page->Mapping = 0;
         page->Private = 0;
         page->PageTypeWord = unchecked((uint)PageDescriptor.NoMapcount);
