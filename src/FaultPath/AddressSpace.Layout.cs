@@ -55,8 +55,8 @@ public sealed unsafe partial class AddressSpace
                             continue;
                         }
 
-                        uint head = _pages[pfn].IsTail ? _pages[pfn].HeadPfn : pfn;
-                        run.AddPage(va, pfn, _pages[head].IsHead ? _pages[head + 1].FolioOrder : 0, head);
+                        uint head = AnonRmap.HeadOf(_pages, pfn, out int order);
+                        run.AddPage(va, pfn, order, head);
                     }
                 }
                 else

@@ -316,9 +316,8 @@ public sealed unsafe partial class AddressSpace
             }
 
             uint pfn = (uint)pte.Pfn;
-            uint headPfn = _pages[pfn].IsTail ? _pages[pfn].HeadPfn : pfn;
+            uint headPfn = AnonRmap.HeadOf(_pages, pfn, out int order);
             PageDescriptor* head = _pages + headPfn;
-            int order = head->IsHead ? head[1].FolioOrder : 0;
             int nr = 1;
             if (order > 0)
             {

@@ -98,9 +98,8 @@ public sealed unsafe partial class AddressSpace
 
             // folio_pte_batch: consecutive PTEs mapping consecutive pages of the same folio.
             uint pfn = (uint)pte.Pfn;
-            uint headPfn = _pages[pfn].IsTail ? _pages[pfn].HeadPfn : pfn;
+            uint headPfn = AnonRmap.HeadOf(_pages, pfn, out int order);
             PageDescriptor* head = _pages + headPfn;
-            int order = head->IsHead ? head[1].FolioOrder : 0;
             int page = (int)(pfn - headPfn);
             int nr = 1;
             int limit = Math.Min(count - i, (1 << order) - page);

@@ -79,8 +79,7 @@ internal static unsafe class AddressSpaceValidator
                     }
 
                     uint pfn = (uint)pte.Pfn;
-                    uint headPfn = pages[pfn].IsTail ? pages[pfn].HeadPfn : pfn;
-                    int order = pages[headPfn].IsHead ? pages[headPfn + 1].FolioOrder : 0;
+                    uint headPfn = AnonRmap.HeadOf(pages, pfn, out int order);
                     CheckOwner(pages, headPfn, owner, va, (int)(pfn - headPfn));
                     if (pte.IsWritable != writable)
                         Fail($"The PTE for 0x{va:x} is {(pte.IsWritable ? "" : "not ")}writable in a VMA that is {(writable ? "" : "not ")}writable.");

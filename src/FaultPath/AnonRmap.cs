@@ -155,6 +155,15 @@ internal static unsafe class AnonRmap
         return unmapped != 0 && unmapped < nrPages;
     }
 
+    /// <summary>Linux <c>page_folio</c>: the head of the folio page <paramref name="pfn"/> belongs to, and its order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static uint HeadOf(PageDescriptor* pages, uint pfn, out int order)
+    {
+        uint head = pages[pfn].IsTail ? pages[pfn].HeadPfn : pfn;
+        order = pages[head].IsHead ? pages[head + 1].FolioOrder : 0;
+        return head;
+    }
+
     /// <summary>Linux <c>folio_mapcount</c>: how many page-table entries map the folio (PTEs plus PMDs).</summary>
     public static int Mapcount(PageDescriptor* head, int order) =>
         order == 0 ? head->Mapcount + 1 : head[1].LargeMapcount + 1;
