@@ -27,24 +27,30 @@ namespace LargeFolios.PageTables;
 /// <see cref="VmaSet"/> mutator called by the thread that already holds the write side runs under
 /// that hold, so a caller can group several changes (an unmap and the page-table zap that must
 /// follow it) into one critical section.</para>
-/// <para>The lock is one word: the count of readers inside, and a writer bit that, once a writer
-/// asks, keeps new readers out until it has been in and out (writers are preferred, as an rwsem's
-/// handoff prefers them). The uncontended read side costs one compare-and-swap to enter and one
-/// interlocked decrement to leave, about 5 ns, where <see cref="ReaderWriterLockSlim"/> costs 15: a
-/// page fault takes it once. Which locks a thread holds for reading is kept per thread, so
-/// <see cref="IsReadHeld"/> answers for the calling thread as the old lock's did. Waiters spin, then
-/// yield (<see cref="SpinWait"/>): a writer holds it for a syscall's length at most.</para>
+/// <para>Built as Linux's percpu-rwsem (the read side of <c>mmap_lock</c> is what every fault
+/// takes, so it must not bounce a shared line between cores), with threads for CPUs: each thread
+/// whose managed id is below <see cref="Slots"/> owns one 64-byte slot of this lock. A reader
+/// stores 1 in its slot, then checks that no writer is pending: no atomic instruction, about
+/// 2 ns. A writer sets the pending flag, runs a process-wide memory barrier
+/// (<see cref="Interlocked.MemoryBarrierProcessWide"/>: Linux's <c>membarrier</c>, the asymmetric
+/// half of the fence a reader leaves out, as percpu-rwsem leaves it to RCU), then waits for every
+/// slot to clear: several microseconds, paid by mmap, munmap and madvise only. A pending writer
+/// keeps new readers out (writers are preferred, as an rwsem's handoff prefers them). Threads
+/// with larger ids share one interlocked counter. A thread's own slot says whether it holds the
+/// read side, so <see cref="IsReadHeld"/> answers for the calling thread. Waiters spin, then
+/// yield (<see cref="SpinWait"/>).</para>
 /// </remarks>
 public sealed class AddressSpaceLock : IDisposable
 {
-    private const int WriterBit = 1 << 30;
+    /// <summary>Threads with a managed id below this read through a slot of their own (.NET reuses the ids of threads that ended).</summary>
+    private const int Slots = 256;
+
+    /// <summary>Ints per slot: one 64-byte line each, so readers on different cores never share one.</summary>
+    private const int SlotStride = 16;
 
     private static int s_nextId;
 
-    /// <summary>
-    /// The ids of the read locks the current thread holds. A struct, so one thread-local address
-    /// computation serves every field (each thread-local access costs a call into the runtime here).
-    /// </summary>
+    /// <summary>The read locks a thread without a slot holds (see <see cref="HeldReadLocks"/>).</summary>
     [ThreadStatic]
     private static HeldReadLocks t_held;
 
@@ -54,14 +60,27 @@ public sealed class AddressSpaceLock : IDisposable
 
     private readonly int _id = Interlocked.Increment(ref s_nextId);
 
-    /// <summary>Readers inside, plus <see cref="WriterBit"/> while a writer holds or waits.</summary>
-    private int _state;
+    /// <summary>Slot <c>t</c> (at <c>(t + 1) * SlotStride</c>, the first line left as padding) is 1 while thread <c>t</c> reads.</summary>
+    private readonly int[] _readers = new int[(Slots + 1) * SlotStride];
+
+    /// <summary>Readers inside that have no slot of their own.</summary>
+    private int _sharedReaders;
+
+    /// <summary>1 while a writer holds the lock or waits for it.</summary>
+    private int _writerPending;
 
     /// <summary>The managed thread id of the writer inside; 0 when none.</summary>
     private int _writer;
 
     /// <summary>True when the calling thread holds the read side.</summary>
-    public bool IsReadHeld => t_held.Contains(_id);
+    public bool IsReadHeld
+    {
+        get
+        {
+            int thread = Environment.CurrentManagedThreadId;
+            return thread < Slots ? Volatile.Read(ref Slot(thread)) != 0 : t_held.Contains(_id);
+        }
+    }
 
     /// <summary>True when the calling thread holds the write side.</summary>
     public bool IsWriteHeld
@@ -78,43 +97,33 @@ public sealed class AddressSpaceLock : IDisposable
 
     /// <summary>Takes the read side (Linux <c>mmap_read_lock</c>).</summary>
     /// <exception cref="LockRecursionException">The calling thread already holds the lock in either mode.</exception>
-    public void EnterRead()
-    {
-        ref HeldReadLocks held = ref t_held;
-        if (held.Contains(_id) || IsWriteHeld)
-            ThrowRecursion("read");
-        int state = Volatile.Read(ref _state);
-        if ((state & WriterBit) != 0 || Interlocked.CompareExchange(ref _state, state + 1, state) != state)
-            EnterReadContended();
-        held.Add(_id);
-    }
+    public void EnterRead() => EnterRead(Environment.CurrentManagedThreadId);
 
     /// <summary>Releases the read side.</summary>
     /// <exception cref="SynchronizationLockException">The calling thread does not hold the read side.</exception>
-    public void ExitRead()
-    {
-        if (!t_held.Remove(_id))
-            throw new SynchronizationLockException("The calling thread does not hold the address-space lock for reading.");
-        Interlocked.Decrement(ref _state);
-    }
+    public void ExitRead() => ExitRead(Environment.CurrentManagedThreadId);
 
-    /// <summary>Takes the write side (Linux <c>mmap_write_lock</c>): waits for the readers inside to leave, keeping new ones out.</summary>
+    /// <summary>Takes the write side (Linux <c>mmap_write_lock</c>): keeps new readers out, then waits for the readers inside to leave.</summary>
     /// <exception cref="LockRecursionException">The calling thread already holds the lock in either mode.</exception>
     public void EnterWrite()
     {
         if (IsHeld)
             ThrowRecursion("write");
         var spinner = default(SpinWait);
-        while (true)
-        {
-            int state = Volatile.Read(ref _state);
-            if ((state & WriterBit) == 0 && Interlocked.CompareExchange(ref _state, state | WriterBit, state) == state)
-                break;
+        while (Interlocked.CompareExchange(ref _writerPending, 1, 0) != 0)
             spinner.SpinOnce();
+
+        // Every reader that checked the flag before it was set has its slot visible after this.
+        Interlocked.MemoryBarrierProcessWide();
+        for (int thread = 0; thread < Slots; thread++)
+        {
+            spinner.Reset();
+            while (Volatile.Read(ref Slot(thread)) != 0)
+                spinner.SpinOnce();
         }
 
         spinner.Reset();
-        while (Volatile.Read(ref _state) != WriterBit)
+        while (Volatile.Read(ref _sharedReaders) != 0)
             spinner.SpinOnce();
         Volatile.Write(ref _writer, Environment.CurrentManagedThreadId);
     }
@@ -124,16 +133,59 @@ public sealed class AddressSpaceLock : IDisposable
     public void ExitWrite()
     {
         if (!IsWriteHeld)
-            throw new SynchronizationLockException("The calling thread does not hold the address-space lock for writing.");
+            ThrowNotHeld("writing");
         Volatile.Write(ref _writer, 0);
-        Volatile.Write(ref _state, 0);
+        Volatile.Write(ref _writerPending, 0);
     }
 
-    /// <summary>Takes the read side for a <c>using</c> block.</summary>
+    /// <summary>Takes the read side for a <c>using</c> block (which remembers the thread, so leaving costs no second look-up).</summary>
     public AddressSpaceReadScope Read()
     {
-        EnterRead();
-        return new AddressSpaceReadScope(this);
+        int thread = Environment.CurrentManagedThreadId;
+        EnterRead(thread);
+        return new AddressSpaceReadScope(this, thread);
+    }
+
+    /// <summary><see cref="EnterRead()"/> for the thread with managed id <paramref name="thread"/>, the caller.</summary>
+    internal void EnterRead(int thread)
+    {
+        if (Volatile.Read(ref _writer) == thread)
+            ThrowRecursion("read");
+        if (thread >= Slots)
+        {
+            EnterReadShared();
+            return;
+        }
+
+        ref int slot = ref Slot(thread);
+        if (slot != 0)
+            ThrowRecursion("read");
+        while (true)
+        {
+            Volatile.Write(ref slot, 1);
+
+            // The reader's half of the fence: a writer that set its flag before its process-wide
+            // barrier either sees this slot set after the barrier, or is seen here.
+            if (Volatile.Read(ref _writerPending) == 0)
+                return;
+            Volatile.Write(ref slot, 0);
+            WaitForWriter();
+        }
+    }
+
+    /// <summary><see cref="ExitRead()"/> for the thread with managed id <paramref name="thread"/>, the caller.</summary>
+    internal void ExitRead(int thread)
+    {
+        if (thread >= Slots)
+        {
+            ExitReadShared();
+            return;
+        }
+
+        ref int slot = ref Slot(thread);
+        if (slot == 0)
+            ThrowNotHeld("reading");
+        Volatile.Write(ref slot, 0);
     }
 
     /// <summary>Takes the write side for a <c>using</c> block.</summary>
@@ -143,27 +195,48 @@ public sealed class AddressSpaceLock : IDisposable
         return new AddressSpaceWriteScope(this);
     }
 
-    /// <summary>Nothing to release: the lock is one word. Kept so owners can dispose it as they did.</summary>
+    /// <summary>Nothing to release: the lock holds no handle. Kept so owners can dispose it as they did.</summary>
     public void Dispose()
     {
     }
 
-    private void EnterReadContended()
+    private ref int Slot(int thread) => ref _readers[(thread + 1) * SlotStride];
+
+    private void WaitForWriter()
     {
         var spinner = default(SpinWait);
+        while (Volatile.Read(ref _writerPending) != 0)
+            spinner.SpinOnce();
+    }
+
+    private void EnterReadShared()
+    {
+        if (t_held.Contains(_id))
+            ThrowRecursion("read");
         while (true)
         {
-            int state = Volatile.Read(ref _state);
-            if ((state & WriterBit) == 0 && Interlocked.CompareExchange(ref _state, state + 1, state) == state)
-                return;
-            spinner.SpinOnce();
+            // Interlocked is a full fence: the writer's barrier is not needed to see this count.
+            Interlocked.Increment(ref _sharedReaders);
+            if (Volatile.Read(ref _writerPending) == 0)
+                break;
+            Interlocked.Decrement(ref _sharedReaders);
+            WaitForWriter();
         }
+
+        t_held.Add(_id);
+    }
+
+    private void ExitReadShared()
+    {
+        if (!t_held.Remove(_id))
+            ThrowNotHeld("reading");
+        Interlocked.Decrement(ref _sharedReaders);
     }
 
     /// <summary>
-    /// A thread's read locks: two inline slots, and a count of more kept in <see cref="t_moreHeld"/>
-    /// (three address spaces at once is rare). Only primitives, so the runtime keeps it with the
-    /// thread's non-GC statics, the cheapest kind to reach.
+    /// The read locks held by a thread without a slot: two inline, a count of more kept in
+    /// <see cref="t_moreHeld"/>. Only primitives, so the runtime keeps it with the thread's non-GC
+    /// statics, the cheapest kind to reach.
     /// </summary>
     private struct HeldReadLocks
     {
@@ -206,4 +279,7 @@ public sealed class AddressSpaceLock : IDisposable
 
     private static void ThrowRecursion(string mode) =>
         throw new LockRecursionException($"The calling thread already holds the address-space lock; it cannot take it again for {mode} (an rwsem is not recursive).");
+
+    private static void ThrowNotHeld(string mode) =>
+        throw new SynchronizationLockException($"The calling thread does not hold the address-space lock for {mode}.");
 }

@@ -10,9 +10,14 @@ namespace LargeFolios.PageTables;
 public readonly struct AddressSpaceReadScope : IDisposable
 {
     private readonly AddressSpaceLock? _lock;
+    private readonly int _thread;
 
-    internal AddressSpaceReadScope(AddressSpaceLock addressSpaceLock) => _lock = addressSpaceLock;
+    internal AddressSpaceReadScope(AddressSpaceLock addressSpaceLock, int thread)
+    {
+        _lock = addressSpaceLock;
+        _thread = thread;
+    }
 
     /// <summary>Releases the read side; a default scope holds nothing and releases nothing.</summary>
-    public void Dispose() => _lock?.ExitRead();
+    public void Dispose() => _lock?.ExitRead(_thread);
 }
