@@ -154,7 +154,8 @@ public sealed unsafe partial class AddressSpace
         PageDescriptor* head = _pages + folio.Pfn;
         AnonRmap.AddNew(head, PageGeometry.PmdOrder, _owner, haddr >> PageGeometry.PageShift, byPmd: true, _id);
         Pte entry = Pte.Make(folio.Pfn, FolioPmdFlags(vma));
-        PmdInstallResult installed = _tables.InstallPmdLeaf(haddr, entry, deposit: true);
+        var queueIt = new QueueUnderusedHook(_machine, _policy.ShrinkUnderused);
+        PmdInstallResult installed = _tables.InstallPmdLeaf(haddr, entry, deposit: true, ref queueIt);
         if (installed != PmdInstallResult.Installed)
         {
             UndoNewRmap(head, PageGeometry.PmdOrder, byPmd: true);
@@ -163,8 +164,6 @@ public sealed unsafe partial class AddressSpace
         }
 
         CountNewPmdFolio();
-        if (_policy.ShrinkUnderused)
-            _machine.DeferredSplitQueue.Queue(folio.Pfn, PageGeometry.PmdOrder, partiallyMapped: false);
         return new FaultResult(FaultKind.PmdFolio, PageGeometry.PmdOrder);
     }
 
@@ -401,6 +400,20 @@ public sealed unsafe partial class AddressSpace
         *slot = Pte.Make(folio.Pfn, FolioPteFlags | ((vma.Flags & VmaFlags.Write) != 0 ? WritableFlags : 0));
         table.Unlock();
         return new FaultResult(FaultKind.CopyOnWrite);
+    }
+
+    /// <summary>
+    /// <c>deferred_split_folio(folio, false)</c> for a new PMD THP, under the PMD lock right after
+    /// its leaf is written (with <c>shrink_underused</c> on): a split of the folio, which needs that
+    /// lock, can only come after it.
+    /// </summary>
+    private readonly struct QueueUnderusedHook(Machine machine, bool enabled) : IPmdInstallHook
+    {
+        public void Installed(Pte leaf)
+        {
+            if (enabled)
+                machine.DeferredSplitQueue.Queue((uint)leaf.Pfn, PageGeometry.PmdOrder, partiallyMapped: false);
+        }
     }
 
     private static PteFlags FolioPmdFlags(in Vma vma) =>

@@ -18,6 +18,7 @@ public sealed unsafe partial class AddressSpace
         var runs = new List<LayoutRun>();
         var run = new RunBuilder(runs);
         using AddressSpaceReadScope scope = _vmas.Lock.Read();
+        ThrowIfDisposedLocked();
         foreach (Vma vma in _vmas)
         {
             ulong address = vma.Start;

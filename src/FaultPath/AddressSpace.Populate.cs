@@ -28,7 +28,8 @@ public sealed unsafe partial class AddressSpace
             {
                 if (!_vmas.TryFind(address, out Vma vma))
                     return false;
-                if (write ? (vma.Flags & VmaFlags.Write) == 0 : (vma.Flags & (VmaFlags.Read | VmaFlags.Write | VmaFlags.Exec)) == 0)
+                // GUP's check_vma_flags: no FOLL_FORCE, so a read needs VM_READ, a write VM_WRITE.
+                if ((vma.Flags & (write ? VmaFlags.Write : VmaFlags.Read)) == 0)
                     ThrowSegmentationFault(address, access, $"populating the VMA 0x{vma.Start:x}..0x{vma.End:x} needs an access it does not allow ({vma.Flags}) (Linux: -EFAULT)");
 
                 ulong vmaEnd = Math.Min(vma.End, end);

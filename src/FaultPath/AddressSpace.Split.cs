@@ -35,6 +35,7 @@ public sealed unsafe partial class AddressSpace
 
         int split = 0;
         using AddressSpaceReadScope scope = _vmas.Lock.Read();
+        ThrowIfDisposedLocked();
         for (ulong address = start; address < end; address += PageGeometry.PageSize)
         {
             if (!_vmas.TryFind(address, out _))
@@ -72,9 +73,13 @@ public sealed unsafe partial class AddressSpace
         using AddressSpaceReadScope scope = _vmas.Lock.Read();
 
         // exit_mmap ran (under the write lock) while the caller held its reference: the folio is
-        // mapped nowhere, and the tables are gone.
+        // mapped nowhere, and the tables are gone (Linux: folio_get_anon_vma fails, -EBUSY).
         if (_disposed)
+        {
+            CountSplit(folio.Order, failed: true);
             return SplitBusy;
+        }
+
         return SplitMappedFolioLocked(folio, newOrder, splitAtPfn);
     }
 
@@ -111,8 +116,10 @@ public sealed unsafe partial class AddressSpace
         bool split = false;
         try
         {
+            // can_split_folio (racy, as in Linux: the freeze below decides), and folio_get_anon_vma:
+            // a folio nothing maps any more cannot be split (-EBUSY).
             int mapcount = AnonRmap.Mapcount(head, order);
-            if (Volatile.Read(ref head->Refcount) != mapcount + 1)
+            if (mapcount == 0 || Volatile.Read(ref head->Refcount) != mapcount + 1)
             {
                 CountSplit(order, failed: true);
                 return SplitBusy;
@@ -157,9 +164,31 @@ public sealed unsafe partial class AddressSpace
                 }
 
                 Debug.Assert(unmapped == mapcount, "a folio mapped outside its own PTE range");
+
+                // folio_ref_freeze(folio, 1 + mappings) under the deferred-split queue's lock, where
+                // the shrinker takes its references: a reference taken since the check above (a
+                // scan, another split) makes the freeze fail, and the PTEs go back untouched.
+                DeferredSplitQueue queue = _machine.DeferredSplitQueue;
+                queue.Lock.Enter();
+                bool frozen = Interlocked.CompareExchange(ref head->Refcount, 0, unmapped + 1) == unmapped + 1;
+                if (frozen)
+                    queue.UnqueueLocked(pfn, order);
+                queue.Lock.Exit();
+                if (!frozen)
+                {
+                    Pte* slot = table.At(va);
+                    for (int i = 0; i < nr; i++)
+                    {
+                        if (!saved[i].IsNone)
+                            slot[i] = saved[i];
+                    }
+
+                    CountSplit(order, failed: true);
+                    return SplitBusy;
+                }
+
                 ResetRmap(head, order);
-                _machine.DeferredSplitQueue.Unqueue(pfn, order);
-                head->Refcount = 1;
+                head->Refcount = 1;   // the arena's split takes the folio with one reference
 
                 FolioRange pieces = splitAtPfn == uint.MaxValue
                     ? _arena.SplitUniform(folio, newOrder)
@@ -245,12 +274,7 @@ public sealed unsafe partial class AddressSpace
         head[1].NrPagesMapped = 0;
     }
 
-    private void CountSplit(int order, bool failed)
-    {
-        if (order == PageGeometry.PmdOrder)
-            _events.Count(failed ? VmEvent.ThpSplitPageFailed : VmEvent.ThpSplitPage);
-        _mthp.Count(order, failed ? MthpStatItem.SplitFailed : MthpStatItem.Split);
-    }
+    private void CountSplit(int order, bool failed) => _machine.CountSplit(order, failed);
 
     /// <summary>Linux <c>folio_trylock</c>: PG_locked on the head, set atomically.</summary>
     private static bool TryLockFolio(PageDescriptor* head) =>

@@ -93,8 +93,11 @@ public sealed unsafe partial class AddressSpace : IDisposable
     public void Mmap(ulong start, ulong length, VmaFlags protection = VmaFlags.Read | VmaFlags.Write)
     {
         ThrowIfDisposed();
+        length = PageAlign(length, start, "mmap");
         ulong end = AddressChecks.CheckRange(start, length, "mmap");
+        VmaFlagChecks.CheckMapFlags(protection, start, "mmap", nameof(protection));   // before anything is zapped
         using AddressSpaceWriteScope scope = _vmas.Lock.Write();
+        ThrowIfDisposedLocked();
         var (floor, ceiling) = _vmas.GetFreePgtablesBounds(start, length);
         Vma[] old = _vmas.FindIntersecting(start, length);
         foreach (Vma vma in old)
@@ -114,8 +117,10 @@ public sealed unsafe partial class AddressSpace : IDisposable
     public void Munmap(ulong start, ulong length)
     {
         ThrowIfDisposed();
+        length = PageAlign(length, start, "munmap");
         ulong end = AddressChecks.CheckRange(start, length, "munmap");
         using AddressSpaceWriteScope scope = _vmas.Lock.Write();
+        ThrowIfDisposedLocked();
         var (floor, ceiling) = _vmas.GetFreePgtablesBounds(start, length);
         Vma[] old = _vmas.FindIntersecting(start, length);
         if (old.Length == 0)
@@ -148,16 +153,21 @@ public sealed unsafe partial class AddressSpace : IDisposable
     public bool Madvise(ulong start, ulong length, MadviseAdvice advice)
     {
         ThrowIfDisposed();
+        if (length == 0 && VirtualAddress.IsPageAligned(start))
+            return true;   // madvise_should_skip: a zero length does nothing and succeeds
+        length = PageAlign(length, start, "madvise");
         ulong end = AddressChecks.CheckRange(start, length, "madvise");
         if (!Enum.IsDefined(advice))
             throw new ArgumentOutOfRangeException(nameof(advice), advice, $"{(int)advice} is not an advice; expected hugepage, nohugepage, dontneed, free, populate_read or populate_write.");
         if (advice is MadviseAdvice.PopulateRead or MadviseAdvice.PopulateWrite)
         {
             using AddressSpaceReadScope populate = _vmas.Lock.Read();
+            ThrowIfDisposedLocked();
             return PopulateLocked(start, end, advice == MadviseAdvice.PopulateWrite);
         }
 
         using AddressSpaceWriteScope scope = _vmas.Lock.Write();
+        ThrowIfDisposedLocked();
         switch (advice)
         {
             case MadviseAdvice.HugePage:
@@ -202,15 +212,9 @@ public sealed unsafe partial class AddressSpace : IDisposable
     {
         ThrowIfDisposed();
         using AddressSpaceReadScope scope = _vmas.Lock.Read();
-        while (true)
+        ThrowIfDisposedLocked();
+        while (!TryAccess(address, write: true, value, out _))
         {
-            Pte pte = address < VirtualAddress.TaskSize ? _tables.Lookup(address) : Pte.None;
-            if ((pte.Value & (ulong)(PteFlags.Present | PteFlags.Write)) == (ulong)(PteFlags.Present | PteFlags.Write))
-            {
-                _machine.Store((uint)pte.Pfn, (int)(address & (PageGeometry.PageSize - 1)), value);
-                return;
-            }
-
             if (FaultLocked(address, FaultAccess.Write).Kind == FaultKind.OutOfMemory)
                 ThrowOutOfMemory(address);
         }
@@ -224,14 +228,65 @@ public sealed unsafe partial class AddressSpace : IDisposable
     {
         ThrowIfDisposed();
         using AddressSpaceReadScope scope = _vmas.Lock.Read();
-        while (true)
+        ThrowIfDisposedLocked();
+        byte loaded;
+        while (!TryAccess(address, write: false, 0, out loaded))
         {
-            Pte pte = address < VirtualAddress.TaskSize ? _tables.Lookup(address) : Pte.None;
-            if (pte.IsPresent)
-                return _machine.Load((uint)pte.Pfn, (int)(address & (PageGeometry.PageSize - 1)));
             if (FaultLocked(address, FaultAccess.Read).Kind == FaultKind.OutOfMemory)
                 ThrowOutOfMemory(address);
         }
+
+        return loaded;
+    }
+
+    /// <summary>
+    /// The access itself, if the page tables allow it: the MMU's walk, then the load or store
+    /// under the lock of the entry that maps the page. A split unmaps under that lock (Linux flushes
+    /// the TLB before it looks at a page's contents), so a store is either seen by the split's
+    /// all-zeros test or made after the split remapped the page, never lost in a page it freed.
+    /// </summary>
+    /// <returns>False when the access must fault first (nothing mapped, or read-only for a store).</returns>
+    private bool TryAccess(ulong address, bool write, byte value, out byte loaded)
+    {
+        loaded = 0;
+        if (address >= VirtualAddress.TaskSize
+            || _tables.FindPmdEntry(address, allocate: false, out uint pmdTable, out Pte* pmdEntry) != WalkResult.Table)
+        {
+            return false;
+        }
+
+        int offset = (int)(address & (PageGeometry.PageSize - 1));
+        Pte pmd = new(Volatile.Read(ref *(ulong*)pmdEntry));
+        if (pmd.IsLeafPmd)
+        {
+            if (write && !pmd.IsWritable)
+                return false;
+            ref RawSpinLock pmdLock = ref _tables.TableLock(pmdTable);
+            pmdLock.Enter();
+            bool same = *pmdEntry == pmd;
+            if (same)
+                loaded = Access((uint)pmd.Pfn + (uint)VirtualAddress.PteIndex(address), offset, write, value);
+            pmdLock.Exit();
+            return same;
+        }
+
+        if (_tables.PteTableOf(pmdTable, pmdEntry, allocate: false, out PteTable table) != WalkResult.Table)
+            return false;
+        table.Lock();
+        Pte pte = *table.At(address);
+        bool allowed = pte.IsPresent && (!write || pte.IsWritable);
+        if (allowed)
+            loaded = Access((uint)pte.Pfn, offset, write, value);
+        table.Unlock();
+        return allowed;
+    }
+
+    private byte Access(uint pfn, int offset, bool write, byte value)
+    {
+        if (!write)
+            return _machine.Load(pfn, offset);
+        _machine.Store(pfn, offset, value);
+        return 0;
     }
 
     /// <summary>
@@ -244,6 +299,7 @@ public sealed unsafe partial class AddressSpace : IDisposable
     {
         ThrowIfDisposed();
         using AddressSpaceReadScope scope = _vmas.Lock.Read();
+        ThrowIfDisposedLocked();
         return FaultLocked(address, access);
     }
 
@@ -255,6 +311,8 @@ public sealed unsafe partial class AddressSpace : IDisposable
     {
         ThrowIfDisposed();
         AddressChecks.CheckPage(address & ~(ulong)(PageGeometry.PageSize - 1), "translate");
+        using AddressSpaceReadScope scope = _vmas.Lock.IsHeld ? default : _vmas.Lock.Read();
+        ThrowIfDisposedLocked();
         return _tables.Lookup(address);
     }
 
@@ -268,6 +326,7 @@ public sealed unsafe partial class AddressSpace : IDisposable
     {
         ThrowIfDisposed();
         using AddressSpaceReadScope scope = _vmas.Lock.Read();
+        ThrowIfDisposedLocked();
         uint hugeZero = _machine.HugeZeroFolio is { } zero ? zero.Pfn : PageDescriptor.Nil;
         AddressSpaceValidator.Validate(this, _pages, _machine.ZeroPfn, hugeZero, _owner);
     }
@@ -282,10 +341,13 @@ public sealed unsafe partial class AddressSpace : IDisposable
     {
         if (_disposed)
             return;
-        // Everything under the write lock, so a shrinker holding one of our folios finds either the
-        // whole address space or none of it (SplitMappedFolio looks at _disposed under the read lock).
+        // Everything under the write lock, so a shrinker holding one of our folios, or a call that
+        // waited for the lock, finds either the whole address space or none of it (both look at
+        // _disposed under the lock).
         using (_vmas.Lock.Write())
         {
+            if (_disposed)
+                return;
             foreach (Vma vma in _vmas.ToArray())
                 ZapRange(vma.Start, vma.End, reclaimTables: false);
             _disposed = true;
@@ -298,6 +360,18 @@ public sealed unsafe partial class AddressSpace : IDisposable
     }
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    /// <summary>Linux <c>PAGE_ALIGN(len)</c>: the syscalls round a length up to whole pages (an overflow is the range check's to report).</summary>
+    private static ulong PageAlign(ulong length, ulong start, string what)
+    {
+        ulong aligned = (length + PageGeometry.PageSize - 1) & ~(ulong)(PageGeometry.PageSize - 1);
+        if (aligned < length)
+            AddressChecks.Throw($"Cannot {what} at 0x{start:x}: length 0x{length:x} overflows when rounded up to whole pages.", start, length);
+        return aligned;
+    }
+
+    /// <summary>The check again once the mmap lock is held: a call that waited for <see cref="Dispose"/>'s write lock finds no tables left.</summary>
+    private void ThrowIfDisposedLocked() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
 
     [System.Diagnostics.CodeAnalysis.DoesNotReturn]
     [System.Diagnostics.CodeAnalysis.SuppressMessage("Usage", "CA2201", Justification = "VM_FAULT_OOM is the arena out of memory, as Arena.Allocate reports it.")]

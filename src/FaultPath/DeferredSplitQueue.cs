@@ -104,6 +104,8 @@ public sealed unsafe class DeferredSplitQueue
 
     internal bool UnqueueLocked(uint pfn, int order)
     {
+        if (order <= 1)
+            return false;
         PageDescriptor* head = _pages + pfn;
         ulong queue = head[2].DeferredQueue;
         if (queue == 0)

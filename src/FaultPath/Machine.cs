@@ -147,13 +147,20 @@ public sealed unsafe class Machine : IDisposable
             int order = head[1].FolioOrder;
             bool didSplit = false;
             bool partially = (head[1].Flags & (ulong)FolioFlags.PartiallyMapped) != 0;
-            if (partially || IsUnderused(pfn, order))
+            bool underused = !partially && IsUnderused(pfn, order);
+            if (partially || underused)
             {
                 AddressSpace? owner = OwnerOf(pfn);
-                if (owner != null && owner.SplitMappedFolio(_arena.HandleOf(pfn, order), 0, uint.MaxValue, callerPins: 1) == 0)
+                if (owner == null)
+                {
+                    CountSplit(order, failed: true);   // exited: nothing maps it (folio_get_anon_vma fails)
+                }
+                else if (owner.SplitMappedFolio(_arena.HandleOf(pfn, order), 0, uint.MaxValue, callerPins: 1) == 0)
                 {
                     didSplit = true;
                     split++;
+                    if (underused)
+                        Events.Count(VmEvent.ThpUnderusedSplitPage);
                 }
             }
 
@@ -267,6 +274,14 @@ public sealed unsafe class Machine : IDisposable
             folio = _hugeZeroFolio;
             return true;
         }
+    }
+
+    /// <summary>Counts a split of a folio of <paramref name="order"/> or its failure (<c>split</c> / <c>split_failed</c>, and vmstat's <c>thp_split_page</c> / <c>_failed</c> at the PMD order).</summary>
+    internal void CountSplit(int order, bool failed)
+    {
+        if (order == PageGeometry.PmdOrder)
+            Events.Count(failed ? VmEvent.ThpSplitPageFailed : VmEvent.ThpSplitPage);
+        MthpStats.Count(order, failed ? MthpStatItem.SplitFailed : MthpStatItem.Split);
     }
 
     /// <summary>Linux <c>folio_try_get</c>: a reference unless the count already reached zero.</summary>

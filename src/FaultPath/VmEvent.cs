@@ -28,6 +28,9 @@ public enum VmEvent
     /// <summary><c>thp_deferred_split_page</c>: PMD-sized THPs queued partially mapped.</summary>
     ThpDeferredSplitPage,
 
+    /// <summary><c>thp_underused_split_page</c>: PMD THPs the shrinker split because they were underused.</summary>
+    ThpUnderusedSplitPage,
+
     /// <summary><c>thp_split_pmd</c>: PMD mappings split into PTE mappings.</summary>
     ThpSplitPmd,
 

@@ -47,6 +47,7 @@ public sealed class VmEvents : IDisposable
         VmEvent.ThpSplitPage => "thp_split_page",
         VmEvent.ThpSplitPageFailed => "thp_split_page_failed",
         VmEvent.ThpDeferredSplitPage => "thp_deferred_split_page",
+        VmEvent.ThpUnderusedSplitPage => "thp_underused_split_page",
         VmEvent.ThpSplitPmd => "thp_split_pmd",
         VmEvent.ThpZeroPageAlloc => "thp_zero_page_alloc",
         VmEvent.ZeroPageFault => "model_zero_page_fault",

@@ -14,3 +14,18 @@ internal struct NoSplitHook : IPmdSplitHook
     {
     }
 }
+
+/// <summary>Work a PMD leaf install does under the PMD lock, right after the leaf is written (see <see cref="PageTableTree.InstallPmdLeaf{THook}"/>).</summary>
+internal interface IPmdInstallHook
+{
+    /// <summary>Called with the PMD lock held and <paramref name="leaf"/> installed.</summary>
+    void Installed(Pte leaf);
+}
+
+/// <summary>The install hook that does nothing.</summary>
+internal struct NoInstallHook : IPmdInstallHook
+{
+    public readonly void Installed(Pte leaf)
+    {
+    }
+}

@@ -298,6 +298,19 @@ public sealed unsafe class PageTableTree : IDisposable
     /// <exception cref="ArgumentException">The entry is not a present leaf (Present | Huge) with a 2 MiB aligned PFN.</exception>
     public PmdInstallResult InstallPmdLeaf(ulong address, Pte leaf, bool deposit)
     {
+        var none = default(NoInstallHook);
+        return InstallPmdLeaf(address, leaf, deposit, ref none);
+    }
+
+    /// <summary>
+    /// <see cref="InstallPmdLeaf(ulong, Pte, bool)"/> that runs <paramref name="hook"/> under the PMD
+    /// lock right after the leaf is written: the fault path queues the new THP for deferred split
+    /// there, as Linux does before <c>spin_unlock(vmf->ptl)</c>, so no thread that finds the leaf
+    /// finds the folio half set up.
+    /// </summary>
+    internal PmdInstallResult InstallPmdLeaf<THook>(ulong address, Pte leaf, bool deposit, ref THook hook)
+        where THook : struct, IPmdInstallHook
+    {
         CheckPmdAddress(address, "install a PMD leaf");
         if (!leaf.IsLeafPmd || (leaf.Pfn & (VirtualAddress.EntriesPerTable - 1)) != 0)
             throw new ArgumentException($"Cannot install {leaf} at 0x{address:x}: expected a present Huge entry with a PFN aligned to 512 pages.", nameof(leaf));
@@ -324,6 +337,7 @@ public sealed unsafe class PageTableTree : IDisposable
         if (deposited != PageDescriptor.Nil)
             DepositLocked(pmdTable, deposited);
         Write(pmdEntry, leaf);
+        hook.Installed(leaf);
         pmdLock.Exit();
         return PmdInstallResult.Installed;
     }
