@@ -26,7 +26,12 @@ namespace LargeFolios.FaultPath;
 /// <item><term>PMD table lock</term><description>installing, replacing and splitting a PMD leaf,
 /// and the rmap change a PMD split makes.</description></item>
 /// <item><term>PTE table lock</term><description>every PTE change and the rmap change that goes
-/// with it; a folio is mapped by one PTE table only, so its counts change under one lock.</description></item>
+/// with it; a folio is mapped by one PTE table only, so its counts change under one lock. Loads
+/// and stores hold it (or the PMD lock, for a leaf) while they touch the page: the model's TLB
+/// flush.</description></item>
+/// <item><term>deferred-split queue lock</term><description>queueing and unqueueing, the
+/// shrinker's references, and a split's refcount freeze. Taken inside the page-table locks, never
+/// around them.</description></item>
 /// <item><term>folio lock (PG_locked)</term><description>splitting a folio: the shrinker,
 /// MADV_FREE and <see cref="SplitFolios"/> try it and skip a folio that is busy.</description></item>
 /// </list>
