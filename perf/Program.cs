@@ -9,7 +9,8 @@ namespace LargeFolios.Perf;
 /// <summary>
 /// The command-line tool. <c>replay FILE</c> replays a scenario (DESIGN.md section 7) through the
 /// fault path and prints what it dumps: exit 0, 2 for a malformed line, 1 for a failed command
-/// (a fault outside every mapping). With no arguments, the main job until the fault-path
+/// (a fault outside every mapping). <c>scale [THREADS] [populate]</c> measures populating
+/// memory by write faults from many threads at once (<see cref="ScalingRun"/>). With no arguments, the main job until the fault-path
 /// workloads arrive: allocate, split and free folios in a 64 MiB arena and print the buddy
 /// allocator's state as Linux would show it.
 /// </summary>
@@ -32,7 +33,10 @@ internal static class Program
             return code;
         }
 
-        Console.Error.WriteLine($"perf: unknown command \"{string.Join(' ', args)}\"; expected \"replay FILE\" or no arguments.");
+        if (args[0] == "scale" && args.Length <= 3)
+            return ScalingRun.Run(args);
+
+        Console.Error.WriteLine($"perf: unknown command \"{string.Join(' ', args)}\"; expected \"replay FILE\", \"scale [THREADS] [populate]\" or no arguments.");
         return 2;
     }
 
