@@ -429,11 +429,7 @@ public sealed unsafe partial class AddressSpace
         if (order == 0)
             return;
         Debug.Assert(byPmd, "only PMD folios are mapped before the race check");
-        head[1].EntireMapcount = -1;
-        head[1].LargeMapcount = -1;
-        head[1].MmIdMapcount0 = -1;
-        head[1].MmIds = 0;
-        head[1].NrPagesMapped = 0;
+        AnonRmap.ResetLargeCounts(head + 1);
     }
 
     private static void ThrowSegmentationFault(ulong address, FaultAccess access, string why) =>

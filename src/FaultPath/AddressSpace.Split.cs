@@ -59,24 +59,22 @@ public sealed unsafe partial class AddressSpace
             uint at = inFolioOffset >= 0 && inFolioOffset < 1L << order ? headPfn + (uint)inFolioOffset : uint.MaxValue;
             if (SplitMappedFolioLocked(_arena.HandleOf(headPfn, order), newOrder, at) == 0)
                 split++;
-            int nowOrder = _pages[headPfn].IsHead ? _pages[headPfn + 1].FolioOrder : 0;
-            _machine.ReleaseFolio(_arena.HandleOf(headPfn, nowOrder), 1);
+            _machine.ReleaseFolioAt(headPfn, 1);
         }
 
         return split;
     }
 
     /// <summary><see cref="SplitMappedFolioLocked"/> for a caller without the mmap lock (the shrinker).</summary>
-    internal int SplitMappedFolio(Folio folio, int newOrder, uint splitAtPfn, int callerPins)
+    internal int SplitMappedFolio(Folio folio, int newOrder, uint splitAtPfn)
     {
-        Debug.Assert(callerPins == 1, "split callers hold exactly one reference");
         using AddressSpaceReadScope scope = _vmas.Lock.Read();
 
         // exit_mmap ran (under the write lock) while the caller held its reference: the folio is
         // mapped nowhere, and the tables are gone (Linux: folio_get_anon_vma fails, -EBUSY).
         if (_disposed)
         {
-            CountSplit(folio.Order, failed: true);
+            _machine.CountSplit(folio.Order, failed: true);
             return SplitBusy;
         }
 
@@ -121,7 +119,7 @@ public sealed unsafe partial class AddressSpace
             int mapcount = AnonRmap.Mapcount(head, order);
             if (mapcount == 0 || Volatile.Read(ref head->Refcount) != mapcount + 1)
             {
-                CountSplit(order, failed: true);
+                _machine.CountSplit(order, failed: true);
                 return SplitBusy;
             }
 
@@ -131,7 +129,7 @@ public sealed unsafe partial class AddressSpace
                 // unmap_folio's TTU_SPLIT_HUGE_PMD: the PMD mapping becomes 512 PTE mappings.
                 if (SplitHugePmd(va) == PmdSplitResult.OutOfMemory)
                 {
-                    CountSplit(order, failed: true);
+                    _machine.CountSplit(order, failed: true);
                     return SplitBusy;
                 }
 
@@ -183,7 +181,7 @@ public sealed unsafe partial class AddressSpace
                             slot[i] = saved[i];
                     }
 
-                    CountSplit(order, failed: true);
+                    _machine.CountSplit(order, failed: true);
                     return SplitBusy;
                 }
 
@@ -193,7 +191,7 @@ public sealed unsafe partial class AddressSpace
                 FolioRange pieces = splitAtPfn == uint.MaxValue
                     ? _arena.SplitUniform(folio, newOrder)
                     : _arena.SplitNonUniform(folio, newOrder, splitAtPfn);
-                CountSplit(order, failed: false);
+                _machine.CountSplit(order, failed: false);
                 _mthp.Add(order, MthpStatItem.NrAnon, -1);
 
                 split = true;
@@ -267,14 +265,8 @@ public sealed unsafe partial class AddressSpace
             head[i].Flags &= ~(ulong)PageFlags.AnonExclusive;
         }
 
-        head[1].EntireMapcount = -1;
-        head[1].LargeMapcount = -1;
-        head[1].MmIdMapcount0 = -1;
-        head[1].MmIds = 0;
-        head[1].NrPagesMapped = 0;
+        AnonRmap.ResetLargeCounts(head + 1);
     }
-
-    private void CountSplit(int order, bool failed) => _machine.CountSplit(order, failed);
 
     /// <summary>Linux <c>folio_trylock</c>: PG_locked on the head, set atomically.</summary>
     private static bool TryLockFolio(PageDescriptor* head) =>
@@ -376,8 +368,7 @@ public sealed unsafe partial class AddressSpace
         if (!_machine.TryGetReference(headPfn))
             return false;
         bool split = SplitMappedFolioLocked(_arena.HandleOf(headPfn, order), 0, uint.MaxValue) == 0;
-        int nowOrder = _pages[headPfn].IsHead ? _pages[headPfn + 1].FolioOrder : 0;
-        _machine.ReleaseFolio(_arena.HandleOf(headPfn, nowOrder), 1);
+        _machine.ReleaseFolioAt(headPfn, 1);
         return split;
     }
 

@@ -155,6 +155,14 @@ internal static unsafe class AnonRmap
         return unmapped != 0 && unmapped < nrPages;
     }
 
+    /// <summary>page[1]'s folio counts as an unmapped folio has them (what a fresh folio holds, and what a split expects).</summary>
+    public static void ResetLargeCounts(PageDescriptor* second)
+    {
+        second->EntireMapcount = -1;
+        SetLargeMapcount(second, -1, 0);
+        second->NrPagesMapped = 0;
+    }
+
     /// <summary>Linux <c>page_folio</c>: the head of the folio page <paramref name="pfn"/> belongs to, and its order.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static uint HeadOf(PageDescriptor* pages, uint pfn, out int order)

@@ -155,7 +155,7 @@ public sealed unsafe class Machine : IDisposable
                 {
                     CountSplit(order, failed: true);   // exited: nothing maps it (folio_get_anon_vma fails)
                 }
-                else if (owner.SplitMappedFolio(_arena.HandleOf(pfn, order), 0, uint.MaxValue, callerPins: 1) == 0)
+                else if (owner.SplitMappedFolio(_arena.HandleOf(pfn, order), 0, uint.MaxValue) == 0)
                 {
                     didSplit = true;
                     split++;
@@ -164,7 +164,6 @@ public sealed unsafe class Machine : IDisposable
                 }
             }
 
-            int nowOrder = _pages[pfn].IsHead ? _pages[pfn + 1].FolioOrder : 0;
             if (!didSplit)
             {
                 queue.Lock.Enter();
@@ -175,7 +174,7 @@ public sealed unsafe class Machine : IDisposable
                 queue.Lock.Exit();
             }
 
-            ReleaseFolio(_arena.HandleOf(pfn, nowOrder), 1);
+            ReleaseFolioAt(pfn, 1);
         }
 
         return split;
@@ -220,18 +219,6 @@ public sealed unsafe class Machine : IDisposable
     // ---------------------------------------------------------------- for address spaces
 
     internal PageDescriptor* Pages => _pages;
-
-    internal IEnumerable<AddressSpace> Spaces
-    {
-        get
-        {
-            foreach (AddressSpace? space in _spaces)
-            {
-                if (space != null)
-                    yield return space;
-            }
-        }
-    }
 
     internal void Unregister(AddressSpace space)
     {
@@ -317,6 +304,16 @@ public sealed unsafe class Machine : IDisposable
             MthpStats.Add(order, MthpStatItem.NrAnon, -1);
         head->Flags &= ~(ulong)(PageFlags.SwapBacked | PageFlags.Uptodate | PageFlags.Dirty);
         _arena.FreeFrozen(folio);
+    }
+
+    /// <summary>
+    /// <see cref="ReleaseFolio"/> of the folio now headed at <paramref name="headPfn"/>, whatever its
+    /// order: after a split, the caller's reference belongs to the piece that kept the old head.
+    /// </summary>
+    internal void ReleaseFolioAt(uint headPfn, int refs)
+    {
+        AnonRmap.HeadOf(_pages, headPfn, out int order);
+        ReleaseFolio(_arena.HandleOf(headPfn, order), refs);
     }
 
     // ---------------------------------------------------------------- page contents

@@ -30,13 +30,11 @@ internal sealed class PerThreadCounters : IDisposable
     private readonly List<Row> _rows = [];
     private readonly int _width;
     private readonly int _slot;
-    private readonly long[] _retired;
     private bool _disposed;
 
     public PerThreadCounters(int width)
     {
         _width = width;
-        _retired = new long[width];
         lock (s_slotLock)
             _slot = s_freeSlots.Count > 0 ? s_freeSlots.Pop() : s_nextSlot++;
     }
@@ -76,7 +74,7 @@ internal sealed class PerThreadCounters : IDisposable
     {
         lock (_lock)
         {
-            long sum = _retired[index];
+            long sum = 0;
             foreach (Row row in _rows)
                 sum += Volatile.Read(ref row.Values[index]);
             return sum;
