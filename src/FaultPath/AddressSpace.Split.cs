@@ -338,9 +338,7 @@ public sealed unsafe partial class AddressSpace
             if (order > 0)
             {
                 // madvise_folio_pte_batch from this PTE to the range's end.
-                int limit = Math.Min(count - i, (1 << order) - (int)(pfn - headPfn));
-                while (nr < limit && slot[i + nr].IsPresent && !slot[i + nr].IsSpecial && slot[i + nr].Pfn == pfn + (ulong)nr)
-                    nr++;
+                nr = FolioPteBatch(slot + i, count - i, pfn, headPfn, order);
                 if (nr < 1 << order)
                 {
                     table.Unlock();

@@ -96,15 +96,11 @@ public sealed unsafe partial class AddressSpace
                 continue;
             }
 
-            // folio_pte_batch: consecutive PTEs mapping consecutive pages of the same folio.
             uint pfn = (uint)pte.Pfn;
             uint headPfn = AnonRmap.HeadOf(_pages, pfn, out int order);
             PageDescriptor* head = _pages + headPfn;
             int page = (int)(pfn - headPfn);
-            int nr = 1;
-            int limit = Math.Min(count - i, (1 << order) - page);
-            while (nr < limit && slot[i + nr].Pfn == pfn + (ulong)nr && !slot[i + nr].IsSpecial && slot[i + nr].IsPresent)
-                nr++;
+            int nr = FolioPteBatch(slot + i, count - i, pfn, headPfn, order);
 
             for (int j = 0; j < nr; j++)
                 slot[i + j] = Pte.None;
@@ -117,6 +113,20 @@ public sealed unsafe partial class AddressSpace
         }
 
         table.Unlock();
+    }
+
+    /// <summary>
+    /// Linux <c>folio_pte_batch</c>: how many PTEs from <paramref name="slot"/> (at most
+    /// <paramref name="limit"/>) map consecutive pages of the folio headed at
+    /// <paramref name="headPfn"/>, the first of them mapping <paramref name="pfn"/>.
+    /// </summary>
+    private static int FolioPteBatch(Pte* slot, int limit, uint pfn, uint headPfn, int order)
+    {
+        limit = Math.Min(limit, (1 << order) - (int)(pfn - headPfn));
+        int nr = 1;
+        while (nr < limit && slot[nr].IsPresent && !slot[nr].IsSpecial && slot[nr].Pfn == pfn + (ulong)nr)
+            nr++;
+        return nr;
     }
 
     /// <summary>
