@@ -18,6 +18,8 @@ public sealed unsafe partial class Arena
     {
         bool anon = CheckSplit(folio, newOrder, folio.Pfn);
         SplitToOrder(folio.Pfn, folio.Order, newOrder, anon);
+        if (LargeFoliosEventSource.IsOn)
+            LargeFoliosEventSource.Log.FolioSplit(_id, folio.Pfn, folio.Order, newOrder, 1 << (folio.Order - newOrder), uniform: true);
         return new FolioRange(this, folio.Pfn, 1u << folio.Order);
     }
 
@@ -40,15 +42,20 @@ public sealed unsafe partial class Arena
 
         uint head = folio.Pfn;
         int order = folio.Order;
+        int folios = 1;
         for (int splitOrder = order - 1; splitOrder >= newOrder; splitOrder--)
         {
             // An order-1 anonymous folio cannot exist; the order-2 folio goes straight to order 0.
             if (anon && splitOrder == 1)
                 continue;
             SplitToOrder(head, order, splitOrder, anon);
+            folios += (1 << (order - splitOrder)) - 1;
             head = splitAtPfn & ~((1u << splitOrder) - 1);
             order = splitOrder;
         }
+
+        if (LargeFoliosEventSource.IsOn)
+            LargeFoliosEventSource.Log.FolioSplit(_id, folio.Pfn, folio.Order, newOrder, folios, uniform: false);
 
         return new FolioRange(this, folio.Pfn, 1u << folio.Order);
     }
@@ -97,6 +104,8 @@ public sealed unsafe partial class Arena
         bool anon = (head.Mapping & PageDescriptor.MappingAnon) != 0;
         if (anon && newOrder == 1)
         {
+            if (LargeFoliosEventSource.IsOn)
+                LargeFoliosEventSource.Log.FolioSplitRefused(_id, pfn, order, newOrder, (int)FolioSplitRefusal.InvalidOrder);
             throw new OrderOneFolioException(
                 $"Cannot split anonymous {where} to order 1: its deferred-split list would live in page[2], the next folio's head (Linux: \"Cannot split to order-1 folio\").",
                 pfn);

@@ -1,5 +1,6 @@
 using System;
 using System.Diagnostics;
+using System.Diagnostics.Tracing;
 using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
 using System.Runtime.CompilerServices;
@@ -107,6 +108,7 @@ public sealed unsafe partial class Arena : IDisposable
 
             _zone = new Zone(_pages, _totalPages, maxOrder);
             _id = ArenaRegistry.Register(this);
+            _zone.ArenaId = _id;
         }
         catch
         {
@@ -265,7 +267,7 @@ public sealed unsafe partial class Arena : IDisposable
         uint pfn = TakeCachedBlock(order, kind);
         if (pfn == PageDescriptor.Nil)
             return AllocateSlow(order, kind, throwWhenOutOfMemory: true);
-        return HandOut(pfn, order, kind);
+        return HandOut(pfn, order, kind, fromCache: true);
     }
 
     /// <summary>Allocates a folio of 2^<paramref name="order"/> pages, or reports that none is free.</summary>
@@ -282,16 +284,18 @@ public sealed unsafe partial class Arena : IDisposable
             return !folio.IsNull;
         }
 
-        folio = HandOut(pfn, order, kind);
+        folio = HandOut(pfn, order, kind, fromCache: true);
         return true;
     }
 
     /// <summary>Thaws a frozen block into a live folio of <paramref name="kind"/> and names it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private Folio HandOut(uint pfn, int order, FolioKind kind)
+    private Folio HandOut(uint pfn, int order, FolioKind kind, bool fromCache)
     {
         CompoundPage.Thaw(_pages + pfn, order, kind);
         DebugVm.CheckFolio(this, pfn, order);
+        if (LargeFoliosEventSource.IsOn)
+            LargeFoliosEventSource.Log.FolioAllocated(_id, pfn, order, CurrentCpu.Id, fromCache);
         return new Folio(_id, pfn, order);
     }
 
@@ -331,6 +335,7 @@ public sealed unsafe partial class Arena : IDisposable
     {
         uint pfn = pcp->Lists[order].RemoveHead(_pages);
         pcp->Count -= 1 << order;
+        pcp->Allocations++;
         Debug.Assert(order == 0 || _pages[pfn + 1].FolioOrder == order, "cached block lost its compound layout");
         return pfn;
     }
@@ -351,6 +356,7 @@ public sealed unsafe partial class Arena : IDisposable
             ThrowHelper.ThrowBadOrder(order, _maxOrder, kind);
 
         uint pfn;
+        bool fromCache = false;
         if (((_perCpuOrders >> order) & 1) != 0)
         {
             PerCpuPages* pcp = _perCpu + (CurrentCpu.Id & _perCpuMask);
@@ -364,6 +370,7 @@ public sealed unsafe partial class Arena : IDisposable
                 {
                     pfn = PopCachedLocked(pcp, order);
                     pcp->Lock.Exit();
+                    fromCache = true;
                 }
             }
             else
@@ -378,8 +385,13 @@ public sealed unsafe partial class Arena : IDisposable
         }
 
         if (pfn == PageDescriptor.Nil)
+        {
+            if (LargeFoliosEventSource.IsOn)
+                LargeFoliosEventSource.Log.AllocationFailed(_id, order, _zone.FreePages);
             return throwWhenOutOfMemory ? ThrowHelper.ThrowOutOfMemory(order) : default;
-        return HandOut(pfn, order, kind);
+        }
+
+        return HandOut(pfn, order, kind, fromCache);
     }
 
     /// <summary>
@@ -421,11 +433,15 @@ public sealed unsafe partial class Arena : IDisposable
 
         if (taken > 1)
             pcp->Count += (taken - 1) << order;
+        if (taken > 0)
+            pcp->Allocations++;
         DebugVm.CheckPerCpuSetLocked(this, pcp);
         pcp->Lock.Exit();
 
         if (taken == 0)
             return AllocateBlockAfterDrain(order);
+        if (LargeFoliosEventSource.IsOn)
+            LargeFoliosEventSource.Log.PerCpuRefill(_id, CurrentCpu.Id, order, taken);
 
         CompoundPage.PrepFrozen(_pages + blocks[0], blocks[0], order);
         return blocks[0];
@@ -444,6 +460,8 @@ public sealed unsafe partial class Arena : IDisposable
     {
         _zone.Lock.Enter();
         uint pfn = _zone.RemoveSmallestLocked(order);
+        if (pfn != PageDescriptor.Nil)
+            _zone.Allocations++;
         _zone.Lock.Exit();
         if (pfn != PageDescriptor.Nil)
             CompoundPage.PrepFrozen(_pages + pfn, pfn, order);
@@ -519,10 +537,15 @@ public sealed unsafe partial class Arena : IDisposable
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void DrainAndUnlock(PerCpuPages* pcp, int order)
+    private void DrainAndUnlock(PerCpuPages* pcp, int order, uint freedPfn)
     {
-        DrainLocked(pcp, order, all: false);
+        int drained = DrainLocked(pcp, order, all: false);
         pcp->Lock.Exit();
+        if (LargeFoliosEventSource.IsOn)
+        {
+            LargeFoliosEventSource.Log.FolioFreed(_id, freedPfn, order, CurrentCpu.Id, toPerCpuCache: true);
+            LargeFoliosEventSource.Log.PerCpuDrain(_id, CurrentCpu.Id, drained);
+        }
     }
 
     /// <summary>Frees the folio whose head page is at <paramref name="address"/>.</summary>
@@ -699,13 +722,16 @@ public sealed unsafe partial class Arena : IDisposable
                 CompoundPage.Freeze(_pages + pfn, order);
                 pcp->Lists[order].AddHead(_pages, pfn);
                 pcp->Count += 1 << order;
+                pcp->Frees++;
                 if (pcp->Count < pcp->High)
                 {
                     pcp->Lock.Exit();
+                    if (LargeFoliosEventSource.IsOn)
+                        LargeFoliosEventSource.Log.FolioFreed(_id, pfn, order, CurrentCpu.Id, toPerCpuCache: true);
                     return;
                 }
 
-                DrainAndUnlock(pcp, order);
+                DrainAndUnlock(pcp, order, pfn);
                 return;
             }
 
@@ -723,7 +749,10 @@ public sealed unsafe partial class Arena : IDisposable
         *head = PageDescriptor.Pristine;
         _zone.Lock.Enter();
         _zone.FreeOneLocked(pfn, order);
+        _zone.Frees++;
         _zone.Lock.Exit();
+        if (LargeFoliosEventSource.IsOn)
+            LargeFoliosEventSource.Log.FolioFreed(_id, pfn, order, CurrentCpu.Id, toPerCpuCache: false);
     }
 
     // ---------------------------------------------------------------- per-CPU caches
@@ -740,9 +769,10 @@ public sealed unsafe partial class Arena : IDisposable
         {
             PerCpuPages* pcp = _perCpu + cpu;
             pcp->Lock.Enter();
-            if (pcp->Count > 0)
-                DrainLocked(pcp, 0, all: true);
+            int drained = pcp->Count > 0 ? DrainLocked(pcp, 0, all: true) : 0;
             pcp->Lock.Exit();
+            if (drained > 0 && LargeFoliosEventSource.IsOn)
+                LargeFoliosEventSource.Log.PerCpuDrain(_id, cpu, drained);
         }
     }
 
@@ -753,9 +783,11 @@ public sealed unsafe partial class Arena : IDisposable
     /// until the set is below its high watermark, or empty when <paramref name="all"/>. Tails are
     /// cleared under the set's lock only; the zone lock covers just the merges.
     /// </summary>
-    private void DrainLocked(PerCpuPages* pcp, int startOrder, bool all)
+    /// <returns>The pages moved.</returns>
+    private int DrainLocked(PerCpuPages* pcp, int startOrder, bool all)
     {
         Debug.Assert(pcp->Lock.IsHeld);
+        int before = pcp->Count;
         uint* pfns = stackalloc uint[MaxBlocksPerBatch];
         byte* orders = stackalloc byte[MaxBlocksPerBatch];
         int order = startOrder;
@@ -791,9 +823,54 @@ public sealed unsafe partial class Arena : IDisposable
         }
 
         DebugVm.CheckPerCpuSetLocked(this, pcp);
+        return before - pcp->Count;
     }
 
     // ---------------------------------------------------------------- statistics and checks
+
+    /// <summary>
+    /// Folios this arena has handed out since it was created (Linux <c>pgalloc</c>, counted per
+    /// folio): the per-CPU sets' counts plus the buddy core's. A racy sum, as vmstat's.
+    /// </summary>
+    public long Allocations => SumCounters(allocations: true);
+
+    /// <summary>Folios freed into this arena since it was created (Linux <c>pgfree</c>, per folio); racy, as <see cref="Allocations"/>.</summary>
+    public long Frees => SumCounters(allocations: false);
+
+    private long SumCounters(bool allocations)
+    {
+        ThrowIfDisposed();
+        long sum = Volatile.Read(ref allocations ? ref _zone.Allocations : ref _zone.Frees);
+        for (int cpu = 0; cpu <= _perCpuMask; cpu++)
+            sum += Volatile.Read(ref allocations ? ref _perCpu[cpu].Allocations : ref _perCpu[cpu].Frees);
+        return sum;
+    }
+
+    /// <summary>
+    /// Writes the buddy core's free blocks per order as one <c>BuddyFreeArea</c> event per order,
+    /// all with one snapshot number, when a session listens (a trace's /proc/buddyinfo over time).
+    /// Every arena writes one when a session enables the provider.
+    /// </summary>
+    public void TraceFreeAreas()
+    {
+        if (!LargeFoliosEventSource.Log.IsEnabled(EventLevel.Informational, LargeFoliosEventSource.Keywords.Buddy) || IsDisposed)
+            return;
+        BuddyInfo info;
+        try
+        {
+            info = GetBuddyInfo();
+        }
+        catch (ObjectDisposedException)
+        {
+            return;   // disposed on another thread since the check
+        }
+
+        long snapshot = Interlocked.Increment(ref s_freeAreaSnapshots);
+        for (int order = 0; order <= info.MaxOrder; order++)
+            LargeFoliosEventSource.Log.BuddyFreeArea(_id, snapshot, order, info.FreeBlocks(order));
+    }
+
+    private static long s_freeAreaSnapshots;
 
     /// <summary>A consistent snapshot of the buddy core's free blocks per order (taken under the zone lock).</summary>
     public BuddyInfo GetBuddyInfo()

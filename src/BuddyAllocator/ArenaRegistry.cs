@@ -20,6 +20,7 @@ internal static class ArenaRegistry
 
     public static int Register(Arena arena)
     {
+        AllocatorMetrics.EnsureCreated();
         lock (s_lock)
         {
             if (s_lastId == MaxId)
@@ -36,6 +37,23 @@ internal static class ArenaRegistry
     {
         lock (s_lock)
             s_arenas[id] = null;
+    }
+
+    /// <summary>
+    /// Calls <paramref name="action"/> on every arena not yet disposed, under the registry's lock:
+    /// an arena unregisters before it frees its memory, so none is freed while the action reads
+    /// it (the metrics' callbacks and the trace snapshots run on other threads than the owner's).
+    /// </summary>
+    public static void ForEachLive(Action<Arena> action)
+    {
+        lock (s_lock)
+        {
+            for (int id = 1; id <= s_lastId; id++)
+            {
+                if (s_arenas[id] is { } arena)
+                    action(arena);
+            }
+        }
     }
 
     /// <summary>The live arena with <paramref name="id"/>, or null once it is disposed.</summary>

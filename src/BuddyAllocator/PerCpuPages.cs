@@ -42,6 +42,12 @@ internal struct PerCpuPages
 
     /// <summary>One list per order 0..<see cref="PageGeometry.PmdOrder"/>; orders not cached stay empty.</summary>
     public PerCpuLists Lists;
+
+    /// <summary>Folios this set handed out (Linux's per-CPU <c>PGALLOC</c>), under <c>Lock</c>: the line is already held.</summary>
+    public long Allocations;
+
+    /// <summary>Folios freed into this set (Linux's per-CPU <c>PGFREE</c>), under <c>Lock</c>.</summary>
+    public long Frees;
 }
 
 /// <summary>Inline storage for the per-order lists of a <see cref="PerCpuPages"/>.</summary>

@@ -30,6 +30,15 @@ internal sealed unsafe class Zone
     /// <summary>Protects the free lists, the counters and the descriptors of free blocks.</summary>
     public RawSpinLock Lock;
 
+    /// <summary>Folios handed out straight from the buddy core, bypassing the per-CPU caches (under <see cref="Lock"/>).</summary>
+    public long Allocations;
+
+    /// <summary>Folios freed straight to the buddy core (under <see cref="Lock"/>).</summary>
+    public long Frees;
+
+    /// <summary>The owning arena's id, for the events written under the lock.</summary>
+    public int ArenaId;
+
     public Zone(PageDescriptor* pages, long totalPages, int maxOrder)
     {
         _pages = pages;
@@ -72,7 +81,13 @@ internal sealed unsafe class Zone
         int current = order + BitOperations.TrailingZeroCount(candidates);
         uint pfn = _freeArea[current].List.Head;
         DeleteFromFreeListLocked(pfn, current);
-        ExpandLocked(pfn, order, current);
+        if (current != order)
+        {
+            ExpandLocked(pfn, order, current);
+            if (LargeFoliosEventSource.IsOn)
+                LargeFoliosEventSource.Log.BuddyBlockSplit(ArenaId, pfn, current, order);
+        }
+
         return pfn;
     }
 
@@ -105,6 +120,7 @@ internal sealed unsafe class Zone
         Debug.Assert(_pages[pfn].Refcount == 0 && !_pages[pfn].IsTail && !_pages[pfn].HasPageType);
 
         uint buddyPfn = 0;
+        int freedOrder = order;
         while (order < _maxOrder)
         {
             buddyPfn = pfn ^ (1u << order);
@@ -116,6 +132,8 @@ internal sealed unsafe class Zone
         }
 
         AddToFreeListLocked(pfn, order, toTail: BuddyMergeLikely(pfn, buddyPfn, order));
+        if (order != freedOrder && LargeFoliosEventSource.IsOn)
+            LargeFoliosEventSource.Log.BuddyBlockMerged(ArenaId, pfn, freedOrder, order);
     }
 
     /// <summary>

@@ -24,6 +24,9 @@ public sealed unsafe partial class AddressSpace
     private static readonly FaultResult Retry = new((FaultKind)(-1));
     private static readonly FaultResult Fallback = new((FaultKind)(-2));
 
+    /// <summary>The PMD THP could not be allocated: the PTE level goes on, and its result records the attempt.</summary>
+    private static readonly FaultResult PmdAllocationFallback = new((FaultKind)(-3));
+
     /// <summary>The zero page's PTE.</summary>
     internal Pte ZeroPte => Pte.Make(_machine.ZeroPfn, ZeroPteFlags);
 
@@ -41,10 +44,19 @@ public sealed unsafe partial class AddressSpace
         if (write ? (vma.Flags & VmaFlags.Write) == 0 : (vma.Flags & (VmaFlags.Read | VmaFlags.Write | VmaFlags.Exec)) == 0)
             ThrowSegmentationFault(address, access, $"the VMA 0x{vma.Start:x}..0x{vma.End:x} does not allow it ({vma.Flags})");
 
+        bool traced = LargeFoliosEventSource.IsOn;
+        if (traced)
+            LargeFoliosEventSource.Log.FaultStart((int)_id, address, write);
         FaultResult result = HandleMmFaultRetrying(vma, address, write);
         Account(result, 1);
+        if (traced)
+            TraceFaultStop(address, result);
         return result;
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void TraceFaultStop(ulong address, FaultResult result) =>
+        LargeFoliosEventSource.Log.FaultStop((int)_id, address, (int)result.Kind, result.Order, result.OrdersTried, result.Fallbacks);
 
     /// <summary>__handle_mm_fault until it does not lose a race: the re-executed access would fault again.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -101,6 +113,13 @@ public sealed unsafe partial class AddressSpace
         if (pmd.IsNone && _policy.AllowableOrders(vma.Flags, 1u << PageGeometry.PmdOrder) != 0)
         {
             FaultResult huge = DoHugePmdAnonymousPage(vma, address, write);
+            if (huge == PmdAllocationFallback)
+            {
+                FaultResult pte = HandlePteFault(vma, address, write, pmdTable, pmdEntry);
+                return pte.Kind != FaultKind.Folio ? pte
+                    : pte with { Fallbacks = pte.Fallbacks + 1, OrdersTried = pte.OrdersTried | (1u << PageGeometry.PmdOrder) };
+            }
+
             if (huge != Fallback)
                 return huge;
         }
@@ -148,8 +167,8 @@ public sealed unsafe partial class AddressSpace
             }
         }
 
-        if (!TryAllocatePmdFolio(out Folio folio))
-            return Fallback;
+        if (!TryAllocatePmdFolio(address, out Folio folio))
+            return PmdAllocationFallback;
 
         PageDescriptor* head = _pages + folio.Pfn;
         AnonRmap.AddNew(head, PageGeometry.PmdOrder, _owner, haddr >> PageGeometry.PageShift, byPmd: true, _id);
@@ -164,7 +183,7 @@ public sealed unsafe partial class AddressSpace
         }
 
         CountNewPmdFolio();
-        return new FaultResult(FaultKind.PmdFolio, PageGeometry.PmdOrder);
+        return new FaultResult(FaultKind.PmdFolio, PageGeometry.PmdOrder, OrdersTried: 1u << PageGeometry.PmdOrder);
     }
 
     /// <summary>
@@ -175,7 +194,7 @@ public sealed unsafe partial class AddressSpace
     private FaultResult DoHugePmdWpPage(in Vma vma, ulong address, Pte orig)
     {
         ulong haddr = VirtualAddress.PmdAlignDown(address);
-        if (orig.IsSpecial && TryAllocatePmdFolio(out Folio folio))
+        if (orig.IsSpecial && TryAllocatePmdFolio(address, out Folio folio))
         {
             PageDescriptor* head = _pages + folio.Pfn;
             AnonRmap.AddNew(head, PageGeometry.PmdOrder, _owner, haddr >> PageGeometry.PageShift, byPmd: true, _id);
@@ -188,7 +207,7 @@ public sealed unsafe partial class AddressSpace
 
             // do_huge_zero_wp_pmd maps with map_anon_folio_pmd and no deferred_split_folio.
             CountNewPmdFolio();
-            return new FaultResult(FaultKind.PmdFolio, PageGeometry.PmdOrder);
+            return new FaultResult(FaultKind.PmdFolio, PageGeometry.PmdOrder, OrdersTried: 1u << PageGeometry.PmdOrder);
         }
 
         if (SplitHugePmd(haddr) == PmdSplitResult.OutOfMemory)
@@ -197,12 +216,14 @@ public sealed unsafe partial class AddressSpace
     }
 
     /// <summary>Linux <c>vma_alloc_anon_folio_pmd</c>: a zeroed PMD-order anonymous folio, or the fallback counted.</summary>
-    private bool TryAllocatePmdFolio(out Folio folio)
+    private bool TryAllocatePmdFolio(ulong address, out Folio folio)
     {
         if (!_arena.TryAllocate(PageGeometry.PmdOrder, out folio, FolioKind.Anonymous))
         {
             _events.Count(VmEvent.ThpFaultFallback);
             _mthp.Count(PageGeometry.PmdOrder, MthpStatItem.AnonFaultFallback);
+            if (LargeFoliosEventSource.IsOn)
+                LargeFoliosEventSource.Log.FaultFallback((int)_id, address, PageGeometry.PmdOrder);
             return false;
         }
 
@@ -262,7 +283,7 @@ public sealed unsafe partial class AddressSpace
             return new FaultResult(FaultKind.ZeroPage);
         }
 
-        if (!AllocAnonFolio(vma, address, table, out Folio folio, out int fallbacks))
+        if (!AllocAnonFolio(vma, address, table, out Folio folio, out int fallbacks, out uint tried))
             return new FaultResult(FaultKind.OutOfMemory);
 
         int order = folio.Order;
@@ -295,7 +316,7 @@ public sealed unsafe partial class AddressSpace
             _mthp.Add(order, MthpStatItem.NrAnon, 1);
         }
 
-        return new FaultResult(FaultKind.Folio, order, fallbacks);
+        return new FaultResult(FaultKind.Folio, order, fallbacks, tried);
     }
 
     /// <summary>
@@ -306,9 +327,10 @@ public sealed unsafe partial class AddressSpace
     /// finally order 0. The folio is zeroed (skipped in a metadata-only arena but for its content bits).
     /// </summary>
     /// <returns>False when not even an order-0 page is free.</returns>
-    private bool AllocAnonFolio(in Vma vma, ulong address, PteTable table, out Folio folio, out int fallbacks)
+    private bool AllocAnonFolio(in Vma vma, ulong address, PteTable table, out Folio folio, out int fallbacks, out uint tried)
     {
         fallbacks = 0;
+        tried = 1;   // order 0, unless an mTHP order succeeds first
         uint orders = _policy.AllowableOrders(vma.Flags, PteOrders);
         if (orders != 0)
         {
@@ -325,8 +347,10 @@ public sealed unsafe partial class AddressSpace
             while (orders != 0)
             {
                 int order = BitOperations.Log2(orders);
+                tried |= 1u << order;
                 if (_arena.TryAllocate(order, out folio, FolioKind.Anonymous))
                 {
+                    tried &= ~1u;
                     // rmap will write every page's descriptor: start fetching them now, so the
                     // misses overlap the zeroing instead of following it.
                     PrefetchDescriptors(folio.Pfn, 1 << order);
@@ -335,6 +359,8 @@ public sealed unsafe partial class AddressSpace
                 }
 
                 _mthp.Count(order, MthpStatItem.AnonFaultFallback);
+                if (LargeFoliosEventSource.IsOn)
+                    LargeFoliosEventSource.Log.FaultFallback((int)_id, address, order);
                 fallbacks++;
                 orders &= ~(1u << order);
             }

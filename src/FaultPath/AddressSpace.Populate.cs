@@ -21,6 +21,7 @@ public sealed unsafe partial class AddressSpace
         FaultAccess access = write ? FaultAccess.Write : FaultAccess.Read;
         PteFlags needed = write ? PteFlags.Present | PteFlags.Write : PteFlags.Present;
         var tally = new FaultTally();
+        bool traced = LargeFoliosEventSource.IsOn;   // once per call: a session that starts midway sees the next populate
         try
         {
             ulong address = start;
@@ -56,6 +57,8 @@ public sealed unsafe partial class AddressSpace
                                 // handle_pte_fault on a table we hold: the mmap read lock keeps it
                                 // installed (only the write side frees tables), so no re-walk.
                                 FaultResult pte;
+                                if (traced)
+                                    LargeFoliosEventSource.Log.FaultStart((int)_id, address, write);
                                 do
                                 {
                                     Pte current = *slot;
@@ -65,6 +68,8 @@ public sealed unsafe partial class AddressSpace
                                 }
                                 while (pte.Kind < 0);
 
+                                if (traced)
+                                    TraceFaultStop(address, pte);
                                 if (pte.Kind == FaultKind.OutOfMemory)
                                     ThrowOutOfMemory(address);
                                 tally.Add(this, pte);
@@ -77,7 +82,11 @@ public sealed unsafe partial class AddressSpace
                         }
                     }
 
+                    if (traced)
+                        LargeFoliosEventSource.Log.FaultStart((int)_id, address, write);
                     FaultResult result = HandleMmFaultRetrying(vma, address, write);
+                    if (traced)
+                        TraceFaultStop(address, result);
                     if (result.Kind == FaultKind.OutOfMemory)
                         ThrowOutOfMemory(address);
                     tally.Add(this, result);

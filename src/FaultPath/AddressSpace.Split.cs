@@ -74,7 +74,7 @@ public sealed unsafe partial class AddressSpace
         // mapped nowhere, and the tables are gone (Linux: folio_get_anon_vma fails, -EBUSY).
         if (_disposed)
         {
-            _machine.CountSplit(folio.Order, failed: true);
+            _machine.CountSplitFailed(folio.Pfn, folio.Order, newOrder, FolioSplitRefusal.NotMapped);
             return SplitBusy;
         }
 
@@ -107,7 +107,11 @@ public sealed unsafe partial class AddressSpace
         PageDescriptor* head = _pages + pfn;
         int nr = 1 << order;
         if (newOrder >= order || newOrder == 1)
+        {
+            if (LargeFoliosEventSource.IsOn)
+                LargeFoliosEventSource.Log.FolioSplitRefused(_arena.Id, pfn, order, newOrder, (int)FolioSplitRefusal.InvalidOrder);
             return SplitInvalid;
+        }
         if (!TryLockFolio(head))
             return SplitBusy;
 
@@ -119,7 +123,7 @@ public sealed unsafe partial class AddressSpace
             int mapcount = AnonRmap.Mapcount(head, order);
             if (mapcount == 0 || Volatile.Read(ref head->Refcount) != mapcount + 1)
             {
-                _machine.CountSplit(order, failed: true);
+                _machine.CountSplitFailed(pfn, order, newOrder, mapcount == 0 ? FolioSplitRefusal.NotMapped : FolioSplitRefusal.ExtraReferences);
                 return SplitBusy;
             }
 
@@ -129,7 +133,7 @@ public sealed unsafe partial class AddressSpace
                 // unmap_folio's TTU_SPLIT_HUGE_PMD: the PMD mapping becomes 512 PTE mappings.
                 if (SplitHugePmd(va) == PmdSplitResult.OutOfMemory)
                 {
-                    _machine.CountSplit(order, failed: true);
+                    _machine.CountSplitFailed(pfn, order, newOrder, FolioSplitRefusal.NoMemory);
                     return SplitBusy;
                 }
 
@@ -181,7 +185,7 @@ public sealed unsafe partial class AddressSpace
                             slot[i] = saved[i];
                     }
 
-                    _machine.CountSplit(order, failed: true);
+                    _machine.CountSplitFailed(pfn, order, newOrder, FolioSplitRefusal.Frozen);
                     return SplitBusy;
                 }
 

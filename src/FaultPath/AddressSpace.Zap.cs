@@ -138,9 +138,16 @@ public sealed unsafe partial class AddressSpace
     internal PmdSplitResult SplitHugePmd(ulong haddr)
     {
         var hook = new PmdRmapHook(this);
+        bool traced = LargeFoliosEventSource.IsOn;
+        bool hugeZero = traced && _tables.ReadPmd(haddr).IsSpecial;   // the caller's mmap lock keeps the leaf's kind
         PmdSplitResult result = _tables.SplitPmdLeaf(haddr, ZeroPte, ref hook);
         if (result == PmdSplitResult.Split)
+        {
             _events.Count(VmEvent.ThpSplitPmd);
+            if (traced)
+                LargeFoliosEventSource.Log.PmdSplit((int)_id, haddr, hugeZero ? 1 : 0);
+        }
+
         return result;
     }
 

@@ -110,6 +110,8 @@ public sealed unsafe partial class AddressSpace : IDisposable
         _vmas.Map(start, length, protection);
         if (old.Length > 0)
             _tables.FreePageTables(Math.Max(old[0].Start, start), Math.Min(old[^1].End, end), floor, ceiling);
+        if (LargeFoliosEventSource.IsOn)
+            LargeFoliosEventSource.Log.Mmap((int)_id, start, length, (int)protection);
     }
 
     /// <summary>
@@ -130,10 +132,13 @@ public sealed unsafe partial class AddressSpace : IDisposable
         Vma[] old = _vmas.FindIntersecting(start, length);
         if (old.Length == 0)
             return;
+        long rssBefore = LargeFoliosEventSource.IsOn ? AnonPages : 0;   // exact: the write lock keeps faults out
         foreach (Vma vma in old)
             ZapRange(Math.Max(vma.Start, start), Math.Min(vma.End, end), reclaimTables: false);
         _vmas.Unmap(start, length);
         _tables.FreePageTables(Math.Max(old[0].Start, start), Math.Min(old[^1].End, end), floor, ceiling);
+        if (LargeFoliosEventSource.IsOn)
+            LargeFoliosEventSource.Log.Munmap((int)_id, start, length, rssBefore - AnonPages);
     }
 
     /// <summary>
@@ -168,11 +173,25 @@ public sealed unsafe partial class AddressSpace : IDisposable
         {
             using AddressSpaceReadScope populate = _vmas.Lock.Read();
             ThrowIfDisposedLocked();
-            return PopulateLocked(start, end, advice == MadviseAdvice.PopulateWrite);
+            bool populated = PopulateLocked(start, end, advice == MadviseAdvice.PopulateWrite);
+            if (LargeFoliosEventSource.IsOn)
+                LargeFoliosEventSource.Log.Madvise((int)_id, start, length, (int)advice, 0);
+            return populated;
         }
 
         using AddressSpaceWriteScope scope = _vmas.Lock.Write();
         ThrowIfDisposedLocked();
+        long rssBefore = LargeFoliosEventSource.IsOn ? AnonPages : 0;   // exact: the write lock keeps faults out
+        bool covered = MadviseLocked(start, end, advice);
+        if (LargeFoliosEventSource.IsOn)
+            LargeFoliosEventSource.Log.Madvise((int)_id, start, length, (int)advice, rssBefore - AnonPages);
+        return covered;
+    }
+
+    /// <summary>The advices that change mappings, under the mmap write lock.</summary>
+    private bool MadviseLocked(ulong start, ulong end, MadviseAdvice advice)
+    {
+        ulong length = end - start;
         switch (advice)
         {
             case MadviseAdvice.HugePage:

@@ -35,6 +35,7 @@ public sealed unsafe class DeferredSplitQueue
     private readonly PageDescriptor* _pages;
     private readonly MthpStats _stats;
     private readonly VmEvents _events;
+    private readonly int _arenaId;
     private RawSpinLock _lock;
     private uint _first = PageDescriptor.Nil;
     private uint _last = PageDescriptor.Nil;
@@ -45,6 +46,7 @@ public sealed unsafe class DeferredSplitQueue
         _pages = arena.Pages;
         _stats = stats;
         _events = events;
+        _arenaId = arena.Id;
     }
 
     /// <summary>Folios on the queue, those a running scan holds included (Linux <c>split_queue_len</c>).</summary>
@@ -76,13 +78,16 @@ public sealed unsafe class DeferredSplitQueue
             _stats.Add(order, MthpStatItem.NrAnonPartiallyMapped, 1);
         }
 
-        if (head[2].DeferredQueue == 0)
+        bool queued = head[2].DeferredQueue == 0;
+        if (queued)
         {
             LinkLastLocked(pfn);
             _length++;
         }
 
         _lock.Exit();
+        if (queued && LargeFoliosEventSource.IsOn)
+            LargeFoliosEventSource.Log.DeferredSplitQueued(_arenaId, pfn, order, partiallyMapped);
     }
 
     /// <summary>

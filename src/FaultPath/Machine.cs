@@ -56,6 +56,7 @@ public sealed unsafe class Machine : IDisposable
         Folio zero = arena.Allocate(0);
         ClearContents(zero.Pfn, 1);
         _zeroPfn = zero.Pfn;
+        FaultPathMetrics.Register(this);
     }
 
     /// <summary>The memory every address space of this machine draws from.</summary>
@@ -83,6 +84,22 @@ public sealed unsafe class Machine : IDisposable
         {
             Folio folio = _hugeZeroFolio;
             return folio.IsNull ? null : folio;
+        }
+    }
+
+    /// <summary>Pages holding page tables in every live address space (Linux NR_PAGETABLE); racy, as vmstat.</summary>
+    public long PageTablePages
+    {
+        get
+        {
+            long pages = 0;
+            lock (_lock)
+            {
+                foreach (AddressSpace? space in _spaces)
+                    pages += space?.PageTablePages ?? 0;
+            }
+
+            return pages;
         }
     }
 
@@ -141,6 +158,7 @@ public sealed unsafe class Machine : IDisposable
         queue.Lock.Exit();
 
         long split = 0;
+        long forgotten = 0;
         foreach (uint pfn in taken)
         {
             PageDescriptor* head = _pages + pfn;
@@ -153,7 +171,7 @@ public sealed unsafe class Machine : IDisposable
                 AddressSpace? owner = OwnerOf(pfn);
                 if (owner == null)
                 {
-                    CountSplit(order, failed: true);   // exited: nothing maps it (folio_get_anon_vma fails)
+                    CountSplitFailed(pfn, order, 0, FolioSplitRefusal.NotMapped);   // exited: folio_get_anon_vma fails
                 }
                 else if (owner.SplitMappedFolio(_arena.HandleOf(pfn, order), 0, uint.MaxValue) == 0)
                 {
@@ -168,15 +186,22 @@ public sealed unsafe class Machine : IDisposable
             {
                 queue.Lock.Enter();
                 if ((_pages[pfn + 1].Flags & (ulong)FolioFlags.PartiallyMapped) != 0)
+                {
                     queue.RequeueScannedLocked(pfn);
+                }
                 else
+                {
                     queue.ForgetScannedLocked(pfn);
+                    forgotten++;
+                }
                 queue.Lock.Exit();
             }
 
             ReleaseFolioAt(pfn, 1);
         }
 
+        if (LargeFoliosEventSource.IsOn)
+            LargeFoliosEventSource.Log.DeferredSplitScan(_arena.Id, taken.Count, split, taken.Count - split - forgotten, queue.Length);
         return split;
     }
 
@@ -204,6 +229,7 @@ public sealed unsafe class Machine : IDisposable
         if (Volatile.Read(ref _liveSpaces) != 0)
             throw new InvalidOperationException($"Cannot dispose a machine with {_liveSpaces} address spaces alive; dispose them first.");
         _disposed = true;
+        FaultPathMetrics.Unregister(this);
         if (!_arena.IsDisposed)
         {
             _arena.Free(_arena.HandleOf(_zeroPfn, 0));
@@ -269,6 +295,14 @@ public sealed unsafe class Machine : IDisposable
         if (order == PageGeometry.PmdOrder)
             Events.Count(failed ? VmEvent.ThpSplitPageFailed : VmEvent.ThpSplitPage);
         MthpStats.Count(order, failed ? MthpStatItem.SplitFailed : MthpStatItem.Split);
+    }
+
+    /// <summary>Counts a failed split (<see cref="CountSplit"/>) and says why in the trace.</summary>
+    internal void CountSplitFailed(uint pfn, int order, int newOrder, FolioSplitRefusal reason)
+    {
+        CountSplit(order, failed: true);
+        if (LargeFoliosEventSource.IsOn)
+            LargeFoliosEventSource.Log.FolioSplitRefused(_arena.Id, pfn, order, newOrder, (int)reason);
     }
 
     /// <summary>Linux <c>folio_try_get</c>: a reference unless the count already reached zero.</summary>

@@ -910,7 +910,9 @@ public sealed unsafe class PageTableTree : IDisposable
         page->PageTypeWord = PageTableTypeWord;
         page->Private = 0;
         page->ListNext = PageDescriptor.Nil;
-        Interlocked.Increment(ref _tablePages);
+        long tables = Interlocked.Increment(ref _tablePages);
+        if (LargeFoliosEventSource.IsOn)
+            LargeFoliosEventSource.Log.PageTableAllocated(_arena.Id, pfn, tables);
         return true;
     }
 
@@ -928,7 +930,9 @@ public sealed unsafe class PageTableTree : IDisposable
         page->Private = 0;
         page->PageTypeWord = unchecked((uint)PageDescriptor.NoMapcount);
         _arena.Free(_arena.FolioOf(pfn));
-        Interlocked.Decrement(ref _tablePages);
+        long tables = Interlocked.Decrement(ref _tablePages);
+        if (LargeFoliosEventSource.IsOn)
+            LargeFoliosEventSource.Log.PageTableFreed(_arena.Id, pfn, tables);
     }
 
     private void ThrowIfDisposed()

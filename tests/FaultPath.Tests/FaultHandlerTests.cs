@@ -229,7 +229,7 @@ public sealed class FaultHandlerTests
         // One page back: the write succeeds at order 0.
         world.Arena.Free(hog[^1]);
         hog.RemoveAt(hog.Count - 1);
-        Assert.Equal(new FaultResult(FaultKind.Folio, 0, 0), mm.HandleFault(Base + 0x1000, FaultAccess.Write));
+        Assert.Equal(new FaultResult(FaultKind.Folio, 0, 0, OrdersTried: 1), mm.HandleFault(Base + 0x1000, FaultAccess.Write));
         world.Machine.Validate();
 
         foreach (Folio folio in hog)
@@ -290,7 +290,7 @@ public sealed class FaultHandlerTests
         Assert.Equal(0, world.Arena.GetBuddyInfo().FreeBlocks(9));
 
         FaultResult result = mm.HandleFault(Base + 0x3000, FaultAccess.Write);
-        Assert.Equal(new FaultResult(FaultKind.Folio, 0, 0), result);
+        Assert.Equal(new FaultResult(FaultKind.Folio, 0, 1, OrdersTried: (1u << 9) | 1), result);
         Assert.Equal(1, world.Stat(9, MthpStatItem.AnonFaultFallback));
         Assert.Equal(1, world.Event(VmEvent.ThpFaultFallback));
         Assert.Equal(0, world.Stat(9, MthpStatItem.AnonFaultAlloc));
@@ -413,7 +413,7 @@ public sealed class FaultHandlerTests
         Assert.True(info.FreeBlocks(2) > 8, info.ToString());
 
         FaultResult result = mm.HandleFault(Base + 0x25000, FaultAccess.Write);
-        Assert.Equal(new FaultResult(FaultKind.Folio, 2, 1), result);
+        Assert.Equal(new FaultResult(FaultKind.Folio, 2, 1, OrdersTried: (1u << 4) | (1u << 2)), result);
         Assert.Equal(1, world.Stat(4, MthpStatItem.AnonFaultFallback));
         Assert.Equal(0, world.Stat(2, MthpStatItem.AnonFaultFallback));
         Assert.Equal(1, world.Stat(2, MthpStatItem.AnonFaultAlloc));
@@ -426,7 +426,7 @@ public sealed class FaultHandlerTests
         // With 32 KiB enabled too, each fault gives up on two orders before 16 KiB.
         world.Policy.SetSizeEnabled(3, ThpSizeEnabled.Always);
         result = mm.HandleFault(Base + 0x40000, FaultAccess.Write);
-        Assert.Equal(new FaultResult(FaultKind.Folio, 2, 2), result);
+        Assert.Equal(new FaultResult(FaultKind.Folio, 2, 2, OrdersTried: (1u << 4) | (1u << 3) | (1u << 2)), result);
         Assert.Equal(2, world.Stat(4, MthpStatItem.AnonFaultFallback));
         Assert.Equal(1, world.Stat(3, MthpStatItem.AnonFaultFallback));
 
@@ -434,7 +434,7 @@ public sealed class FaultHandlerTests
         foreach (Folio folio in keep)
             world.Arena.Free(folio);
         result = mm.HandleFault(Base + 0x80000, FaultAccess.Write);
-        Assert.Equal(new FaultResult(FaultKind.Folio, 4, 0), result);
+        Assert.Equal(new FaultResult(FaultKind.Folio, 4, 0, OrdersTried: 1u << 4), result);
         world.Machine.Validate();
         world.TearDownAndAssertNoLeak();
     }
@@ -449,17 +449,17 @@ public sealed class FaultHandlerTests
 
         // A VMA of 0x40010000..0x40050000: the 256 KiB range around 0x40040000 leaves it, 64 KiB fits.
         mm.Mmap(Base + 0x10000, 0x40000);
-        Assert.Equal(new FaultResult(FaultKind.Folio, 4, 0), mm.HandleFault(Base + 0x45000, FaultAccess.Write));
+        Assert.Equal(new FaultResult(FaultKind.Folio, 4, 0, OrdersTried: 1u << 4), mm.HandleFault(Base + 0x45000, FaultAccess.Write));
         // 0x40020000..0x40040000 is 128 KiB, aligned and inside the VMA.
-        Assert.Equal(new FaultResult(FaultKind.Folio, 5, 0), mm.HandleFault(Base + 0x2f000, FaultAccess.Write));
+        Assert.Equal(new FaultResult(FaultKind.Folio, 5, 0, OrdersTried: 1u << 5), mm.HandleFault(Base + 0x2f000, FaultAccess.Write));
         // A zero-page PTE at 0x40011000 makes every order's range around 0x40012000 not none: order 0.
         mm.Read(Base + 0x11000);
-        Assert.Equal(new FaultResult(FaultKind.Folio, 0, 0), mm.HandleFault(Base + 0x12000, FaultAccess.Write));
+        Assert.Equal(new FaultResult(FaultKind.Folio, 0, 0, OrdersTried: 1), mm.HandleFault(Base + 0x12000, FaultAccess.Write));
         // 0x40014000..0x40018000 is none: 16 KiB; 0x40018000..0x40020000 is none: 32 KiB.
-        Assert.Equal(new FaultResult(FaultKind.Folio, 2, 0), mm.HandleFault(Base + 0x15000, FaultAccess.Write));
-        Assert.Equal(new FaultResult(FaultKind.Folio, 3, 0), mm.HandleFault(Base + 0x1c000, FaultAccess.Write));
+        Assert.Equal(new FaultResult(FaultKind.Folio, 2, 0, OrdersTried: 1u << 2), mm.HandleFault(Base + 0x15000, FaultAccess.Write));
+        Assert.Equal(new FaultResult(FaultKind.Folio, 3, 0, OrdersTried: 1u << 3), mm.HandleFault(Base + 0x1c000, FaultAccess.Write));
         // The one page left, 0x40010000: order 0 (every larger range holds the zero page).
-        Assert.Equal(new FaultResult(FaultKind.Folio, 0, 0), mm.HandleFault(Base + 0x10000, FaultAccess.Write));
+        Assert.Equal(new FaultResult(FaultKind.Folio, 0, 0, OrdersTried: 1), mm.HandleFault(Base + 0x10000, FaultAccess.Write));
         Assert.Equal(
             "0x40010000 1 o0\n0x40011000 1 zero\n0x40012000 1 o0\n0x40014000 4 o2\n0x40018000 8 o3\n0x40020000 32 o5\n0x40040000 16 o4\nend\n",
             mm.FormatLayout());
@@ -499,7 +499,7 @@ public sealed class FaultHandlerTests
 
             // A 64 KiB folio.
             ulong address = Base + 0x13456;
-            Assert.Equal(new FaultResult(FaultKind.Folio, 4, 0), mm.HandleFault(address, FaultAccess.Write));
+            Assert.Equal(new FaultResult(FaultKind.Folio, 4, 0, OrdersTried: 1u << 4), mm.HandleFault(address, FaultAccess.Write));
             mm.Write(address, 0x5a);
             AssertZeroExcept(arena, mm, Base + 0x10000, 16, address, 0x5a);
 
@@ -559,9 +559,9 @@ public sealed class FaultHandlerTests
         mm.Mmap(Base, 2 * Pmd);
         mm.Madvise(Base + Pmd, Pmd, MadviseAdvice.HugePage);
 
-        Assert.Equal(new FaultResult(FaultKind.Folio, 4, 0), mm.HandleFault(Base + 0x3000, FaultAccess.Write));
+        Assert.Equal(new FaultResult(FaultKind.Folio, 4, 0, OrdersTried: 1u << 4), mm.HandleFault(Base + 0x3000, FaultAccess.Write));
         Assert.Equal(new FaultResult(FaultKind.ZeroPage), mm.HandleFault(Base + 0x20000, FaultAccess.Read));
-        Assert.Equal(new FaultResult(FaultKind.PmdFolio, 9, 0), mm.HandleFault(Base + Pmd + 0x3000, FaultAccess.Write));
+        Assert.Equal(new FaultResult(FaultKind.PmdFolio, 9, 0, OrdersTried: 1u << 9), mm.HandleFault(Base + Pmd + 0x3000, FaultAccess.Write));
         MachineState before = MachineState.Of(world);
         long spurious = world.Event(VmEvent.SpuriousFault);
 
@@ -597,7 +597,7 @@ public sealed class FaultHandlerTests
         Assert.NotNull(world.Machine.HugeZeroFolio);
         Assert.Equal(new FaultResult(FaultKind.AlreadyMapped), mm.HandleFault(Base + 0x6000, FaultAccess.Read));
         Assert.Equal(0, mm.AnonPages);
-        Assert.Equal(new FaultResult(FaultKind.PmdFolio, 9), mm.HandleFault(Base + 0x7000, FaultAccess.Write));
+        Assert.Equal(new FaultResult(FaultKind.PmdFolio, 9, OrdersTried: 1u << 9), mm.HandleFault(Base + 0x7000, FaultAccess.Write));
         Assert.Equal(512, mm.AnonPages);
         Assert.Equal("0x40000000 512 o9\nend\n", mm.FormatLayout());
         world.Machine.Validate();

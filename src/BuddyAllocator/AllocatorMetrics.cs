@@ -1,0 +1,86 @@
+using System.Collections.Generic;
+using System.Diagnostics.Metrics;
+
+namespace LargeFolios.BuddyAllocator;
+
+/// <summary>
+/// The library's <see cref="System.Diagnostics.Metrics.Meter"/>, <c>LargeFolios.Allocator</c>:
+/// the buddy allocator's instruments here, the fault path's added by <c>FaultPathMetrics</c> on
+/// the same meter. Every instrument is observable: nothing is recorded on a hot path; a listener
+/// (<c>dotnet-counters monitor --counters LargeFolios.Allocator</c>, OpenTelemetry's
+/// <c>AddMeter("LargeFolios.Allocator")</c>, a <see cref="MeterListener"/>) reads the counters
+/// the allocator keeps anyway when it collects. Each measurement is tagged <c>arena</c> with the
+/// arena's id.
+/// </summary>
+/// <remarks>
+/// The callbacks run on the listener's thread. They visit arenas through
+/// <see cref="ArenaRegistry.ForEachLive"/>, whose lock an arena's disposal takes before it frees
+/// its memory, so a collection never reads a freed arena.
+/// </remarks>
+public static class AllocatorMetrics
+{
+    /// <summary>The meter's name.</summary>
+    public const string MeterName = "LargeFolios.Allocator";
+
+    internal static readonly Meter Meter = new(MeterName, typeof(AllocatorMetrics).Assembly.GetName().Version?.ToString());
+
+#pragma warning disable CA1823, IDE0052 // instruments are kept alive by the meter; the fields name them
+    private static readonly ObservableCounter<long> s_allocations = Meter.CreateObservableCounter(
+        "largefolios.buddy.allocations", () => PerArena(static arena => arena.Allocations), "{folio}",
+        "Folios handed out (Linux pgalloc, per folio); a rate in dotnet-counters.");
+
+    private static readonly ObservableCounter<long> s_frees = Meter.CreateObservableCounter(
+        "largefolios.buddy.frees", () => PerArena(static arena => arena.Frees), "{folio}",
+        "Folios freed (Linux pgfree, per folio).");
+
+    private static readonly ObservableGauge<long> s_freePages = Meter.CreateObservableGauge(
+        "largefolios.buddy.free_pages", FreePagesPerOrder, "{page}",
+        "Free pages in the buddy core per order (/proc/buddyinfo's blocks times 2^order), tagged order.");
+
+    private static readonly ObservableGauge<long> s_cachedPages = Meter.CreateObservableGauge(
+        "largefolios.percpu.cached_pages", () => PerArena(static arena => arena.CachedPages), "{page}",
+        "Free pages held in the per-CPU caches.");
+
+    private static readonly ObservableGauge<double> s_fragmentation = Meter.CreateObservableGauge(
+        "largefolios.buddy.fragmentation_index", FragmentationAtPmdOrder, null,
+        "Linux extfrag_index at the PMD order: -1 when a 2 MiB block is free; else near 0 for lack of memory, near 1 for fragmentation.");
+#pragma warning restore CA1823, IDE0052
+
+    private static List<Measurement<long>> PerArena(System.Func<Arena, long> read)
+    {
+        var measurements = new List<Measurement<long>>();
+        ArenaRegistry.ForEachLive(arena => measurements.Add(new Measurement<long>(read(arena), new KeyValuePair<string, object?>("arena", arena.Id))));
+        return measurements;
+    }
+
+    private static List<Measurement<long>> FreePagesPerOrder()
+    {
+        var measurements = new List<Measurement<long>>();
+        ArenaRegistry.ForEachLive(arena =>
+        {
+            BuddyInfo info = arena.GetBuddyInfo();
+            for (int order = 0; order <= info.MaxOrder; order++)
+            {
+                measurements.Add(new Measurement<long>(info.FreeBlocks(order) << order,
+                    new KeyValuePair<string, object?>("arena", arena.Id), new KeyValuePair<string, object?>("order", order)));
+            }
+        });
+        return measurements;
+    }
+
+    private static List<Measurement<double>> FragmentationAtPmdOrder()
+    {
+        var measurements = new List<Measurement<double>>();
+        ArenaRegistry.ForEachLive(arena =>
+        {
+            if (arena.MaxOrder < PageGeometry.PmdOrder)
+                return;
+            int index = arena.GetBuddyInfo().FragmentationIndex(PageGeometry.PmdOrder);
+            measurements.Add(new Measurement<double>(index / 1000.0, new KeyValuePair<string, object?>("arena", arena.Id)));
+        });
+        return measurements;
+    }
+
+    /// <summary>Makes sure the instruments exist (they are created with the class); the fault path calls it before adding its own.</summary>
+    internal static void EnsureCreated() => System.GC.KeepAlive(s_allocations);
+}
