@@ -329,16 +329,17 @@ public sealed unsafe class LargeFoliosEventSource : EventSource
 
     /// <summary>A PMD mapping at <paramref name="address"/> became a PTE table (Linux <c>__split_huge_pmd</c>); <paramref name="kind"/>: 0 a THP, 1 the huge zero page.</summary>
     [Event(EventIds.PmdSplit, Level = EventLevel.Informational, Keywords = Keywords.PageTables,
-        Message = "space {0}: split the PMD mapping at {1} (kind {2})")]
-    internal void PmdSplit(int spaceId, ulong address, int kind)
+        Message = "arena {0} space {1}: split the PMD mapping at {2} (kind {3})")]
+    internal void PmdSplit(int arenaId, int spaceId, ulong address, int kind)
     {
         if (!IsEnabled(EventLevel.Informational, Keywords.PageTables))
             return;
-        EventData* data = stackalloc EventData[3];
-        Set(data, &spaceId);
-        Set(data + 1, &address);
-        Set(data + 2, &kind);
-        WriteEventCore(EventIds.PmdSplit, 3, data);
+        EventData* data = stackalloc EventData[4];
+        Set(data, &arenaId);
+        Set(data + 1, &spaceId);
+        Set(data + 2, &address);
+        Set(data + 3, &kind);
+        WriteEventCore(EventIds.PmdSplit, 4, data);
     }
 
     // ---------------------------------------------------------------- faults
@@ -346,17 +347,18 @@ public sealed unsafe class LargeFoliosEventSource : EventSource
     /// <summary>A page fault began at <paramref name="address"/>; <paramref name="write"/>: 1 for a store.</summary>
     [Event(EventIds.FaultStart, Level = EventLevel.Verbose, Keywords = Keywords.Faults, Task = Tasks.Fault,
         Opcode = EventOpcode.Start, ActivityOptions = EventActivityOptions.Disable,
-        Message = "space {0}: fault at {1} (write: {2})")]
-    internal void FaultStart(int spaceId, ulong address, bool write)
+        Message = "arena {0} space {1}: fault at {2} (write: {3})")]
+    internal void FaultStart(int arenaId, int spaceId, ulong address, bool write)
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.Faults))
             return;
         int isWrite = write ? 1 : 0;
-        EventData* data = stackalloc EventData[3];
-        Set(data, &spaceId);
-        Set(data + 1, &address);
-        Set(data + 2, &isWrite);
-        WriteEventCore(EventIds.FaultStart, 3, data);
+        EventData* data = stackalloc EventData[4];
+        Set(data, &arenaId);
+        Set(data + 1, &spaceId);
+        Set(data + 2, &address);
+        Set(data + 3, &isWrite);
+        WriteEventCore(EventIds.FaultStart, 4, data);
     }
 
     /// <summary>
@@ -368,70 +370,73 @@ public sealed unsafe class LargeFoliosEventSource : EventSource
     /// </summary>
     [Event(EventIds.FaultStop, Level = EventLevel.Verbose, Keywords = Keywords.Faults, Task = Tasks.Fault,
         Opcode = EventOpcode.Stop, ActivityOptions = EventActivityOptions.Disable,
-        Message = "space {0}: fault at {1} done (kind {2}, order {3}, tried {4}, fallbacks {5})")]
-    internal void FaultStop(int spaceId, ulong address, int kind, int order, uint ordersTried, int fallbacks)
+        Message = "arena {0} space {1}: fault at {2} done (kind {3}, order {4}, tried {5}, fallbacks {6})")]
+    internal void FaultStop(int arenaId, int spaceId, ulong address, int kind, int order, uint ordersTried, int fallbacks)
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.Faults))
             return;
-        EventData* data = stackalloc EventData[6];
-        Set(data, &spaceId);
-        Set(data + 1, &address);
-        Set(data + 2, &kind);
-        Set(data + 3, &order);
-        Set(data + 4, &ordersTried);
-        Set(data + 5, &fallbacks);
-        WriteEventCore(EventIds.FaultStop, 6, data);
+        EventData* data = stackalloc EventData[7];
+        Set(data, &arenaId);
+        Set(data + 1, &spaceId);
+        Set(data + 2, &address);
+        Set(data + 3, &kind);
+        Set(data + 4, &order);
+        Set(data + 5, &ordersTried);
+        Set(data + 6, &fallbacks);
+        WriteEventCore(EventIds.FaultStop, 7, data);
     }
 
     /// <summary>A fault's folio allocation of <paramref name="order"/> failed and it falls back to a lower order (<c>anon_fault_fallback</c> / <c>thp_fault_fallback</c>).</summary>
     [Event(EventIds.FaultFallback, Level = EventLevel.Verbose, Keywords = Keywords.Faults,
-        Message = "space {0}: fault at {1} could not allocate order {2}")]
-    internal void FaultFallback(int spaceId, ulong address, int order)
+        Message = "arena {0} space {1}: fault at {2} could not allocate order {3}")]
+    internal void FaultFallback(int arenaId, int spaceId, ulong address, int order)
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.Faults))
             return;
-        EventData* data = stackalloc EventData[3];
-        Set(data, &spaceId);
-        Set(data + 1, &address);
-        Set(data + 2, &order);
-        WriteEventCore(EventIds.FaultFallback, 3, data);
+        EventData* data = stackalloc EventData[4];
+        Set(data, &arenaId);
+        Set(data + 1, &spaceId);
+        Set(data + 2, &address);
+        Set(data + 3, &order);
+        WriteEventCore(EventIds.FaultFallback, 4, data);
     }
 
     // ---------------------------------------------------------------- mmap, munmap, madvise
 
     /// <summary>mmap of [<paramref name="start"/>, +<paramref name="length"/>) with <paramref name="protection"/> (VmaFlags: 1 read, 2 write, 4 exec).</summary>
     [Event(EventIds.Mmap, Level = EventLevel.Informational, Keywords = Keywords.Madvise,
-        Message = "space {0}: mmap {1} +{2} (protection {3})")]
-    internal void Mmap(int spaceId, ulong start, ulong length, int protection)
+        Message = "arena {0} space {1}: mmap {2} +{3} (protection {4})")]
+    internal void Mmap(int arenaId, int spaceId, ulong start, ulong length, int protection)
     {
         if (!IsEnabled(EventLevel.Informational, Keywords.Madvise))
             return;
-        WriteRange(EventIds.Mmap, spaceId, start, length, protection, 0);
+        WriteRange(EventIds.Mmap, arenaId, spaceId, start, length, protection, 0);
     }
 
     /// <summary>munmap of [<paramref name="start"/>, +<paramref name="length"/>): <paramref name="pagesZapped"/> resident pages unmapped.</summary>
     [Event(EventIds.Munmap, Level = EventLevel.Informational, Keywords = Keywords.Madvise,
-        Message = "space {0}: munmap {1} +{2} ({3} pages zapped)")]
-    internal void Munmap(int spaceId, ulong start, ulong length, long pagesZapped)
+        Message = "arena {0} space {1}: munmap {2} +{3} ({4} pages zapped)")]
+    internal void Munmap(int arenaId, int spaceId, ulong start, ulong length, long pagesZapped)
     {
         if (!IsEnabled(EventLevel.Informational, Keywords.Madvise))
             return;
-        EventData* data = stackalloc EventData[4];
-        Set(data, &spaceId);
-        Set(data + 1, &start);
-        Set(data + 2, &length);
-        Set(data + 3, &pagesZapped);
-        WriteEventCore(EventIds.Munmap, 4, data);
+        EventData* data = stackalloc EventData[5];
+        Set(data, &arenaId);
+        Set(data + 1, &spaceId);
+        Set(data + 2, &start);
+        Set(data + 3, &length);
+        Set(data + 4, &pagesZapped);
+        WriteEventCore(EventIds.Munmap, 5, data);
     }
 
     /// <summary>madvise of [<paramref name="start"/>, +<paramref name="length"/>) with <paramref name="advice"/> (MadviseAdvice's value); <paramref name="pagesZapped"/>: the address space's resident anonymous pages before minus after (dontneed's zapped pages; free's pages remapped to the zero page; 0 for populate, which runs beside other faults).</summary>
     [Event(EventIds.Madvise, Level = EventLevel.Informational, Keywords = Keywords.Madvise,
-        Message = "space {0}: madvise {1} +{2} advice {3} ({4} pages zapped)")]
-    internal void Madvise(int spaceId, ulong start, ulong length, int advice, long pagesZapped)
+        Message = "arena {0} space {1}: madvise {2} +{3} advice {4} ({5} pages zapped)")]
+    internal void Madvise(int arenaId, int spaceId, ulong start, ulong length, int advice, long pagesZapped)
     {
         if (!IsEnabled(EventLevel.Informational, Keywords.Madvise))
             return;
-        WriteRange(EventIds.Madvise, spaceId, start, length, advice, pagesZapped);
+        WriteRange(EventIds.Madvise, arenaId, spaceId, start, length, advice, pagesZapped);
     }
 
     // ---------------------------------------------------------------- writing
@@ -466,14 +471,15 @@ public sealed unsafe class LargeFoliosEventSource : EventSource
         WriteEventCore(eventId, 3, data);
     }
 
-    private void WriteRange(int eventId, int spaceId, ulong start, ulong length, int what, long pages)
+    private void WriteRange(int eventId, int arenaId, int spaceId, ulong start, ulong length, int what, long pages)
     {
-        EventData* data = stackalloc EventData[5];
-        Set(data, &spaceId);
-        Set(data + 1, &start);
-        Set(data + 2, &length);
-        Set(data + 3, &what);
-        Set(data + 4, &pages);
-        WriteEventCore(eventId, eventId == EventIds.Mmap ? 4 : 5, data);
+        EventData* data = stackalloc EventData[6];
+        Set(data, &arenaId);
+        Set(data + 1, &spaceId);
+        Set(data + 2, &start);
+        Set(data + 3, &length);
+        Set(data + 4, &what);
+        Set(data + 5, &pages);
+        WriteEventCore(eventId, eventId == EventIds.Mmap ? 5 : 6, data);
     }
 }

@@ -46,7 +46,7 @@ public sealed unsafe partial class AddressSpace
 
         bool traced = LargeFoliosEventSource.IsOn;
         if (traced)
-            LargeFoliosEventSource.Log.FaultStart((int)_id, address, write);
+            LargeFoliosEventSource.Log.FaultStart(_arena.Id, (int)_id, address, write);
         FaultResult result = HandleMmFaultRetrying(vma, address, write);
         Account(result, 1);
         if (traced)
@@ -56,7 +56,7 @@ public sealed unsafe partial class AddressSpace
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void TraceFaultStop(ulong address, FaultResult result) =>
-        LargeFoliosEventSource.Log.FaultStop((int)_id, address, (int)result.Kind, result.Order, result.OrdersTried, result.Fallbacks);
+        LargeFoliosEventSource.Log.FaultStop(_arena.Id, (int)_id, address, (int)result.Kind, result.Order, result.OrdersTried, result.Fallbacks);
 
     /// <summary>__handle_mm_fault until it does not lose a race: the re-executed access would fault again.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -223,7 +223,7 @@ public sealed unsafe partial class AddressSpace
             _events.Count(VmEvent.ThpFaultFallback);
             _mthp.Count(PageGeometry.PmdOrder, MthpStatItem.AnonFaultFallback);
             if (LargeFoliosEventSource.IsOn)
-                LargeFoliosEventSource.Log.FaultFallback((int)_id, address, PageGeometry.PmdOrder);
+                LargeFoliosEventSource.Log.FaultFallback(_arena.Id, (int)_id, address, PageGeometry.PmdOrder);
             return false;
         }
 
@@ -360,7 +360,7 @@ public sealed unsafe partial class AddressSpace
 
                 _mthp.Count(order, MthpStatItem.AnonFaultFallback);
                 if (LargeFoliosEventSource.IsOn)
-                    LargeFoliosEventSource.Log.FaultFallback((int)_id, address, order);
+                    LargeFoliosEventSource.Log.FaultFallback(_arena.Id, (int)_id, address, order);
                 fallbacks++;
                 orders &= ~(1u << order);
             }

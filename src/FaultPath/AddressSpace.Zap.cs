@@ -145,7 +145,7 @@ public sealed unsafe partial class AddressSpace
         {
             _events.Count(VmEvent.ThpSplitPmd);
             if (traced)
-                LargeFoliosEventSource.Log.PmdSplit((int)_id, haddr, hugeZero ? 1 : 0);
+                LargeFoliosEventSource.Log.PmdSplit(_arena.Id, (int)_id, haddr, hugeZero ? 1 : 0);
         }
 
         return result;

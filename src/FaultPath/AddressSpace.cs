@@ -111,7 +111,7 @@ public sealed unsafe partial class AddressSpace : IDisposable
         if (old.Length > 0)
             _tables.FreePageTables(Math.Max(old[0].Start, start), Math.Min(old[^1].End, end), floor, ceiling);
         if (LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.Mmap((int)_id, start, length, (int)protection);
+            LargeFoliosEventSource.Log.Mmap(_arena.Id, (int)_id, start, length, (int)protection);
     }
 
     /// <summary>
@@ -138,7 +138,7 @@ public sealed unsafe partial class AddressSpace : IDisposable
         _vmas.Unmap(start, length);
         _tables.FreePageTables(Math.Max(old[0].Start, start), Math.Min(old[^1].End, end), floor, ceiling);
         if (LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.Munmap((int)_id, start, length, rssBefore - AnonPages);
+            LargeFoliosEventSource.Log.Munmap(_arena.Id, (int)_id, start, length, rssBefore - AnonPages);
     }
 
     /// <summary>
@@ -175,7 +175,7 @@ public sealed unsafe partial class AddressSpace : IDisposable
             ThrowIfDisposedLocked();
             bool populated = PopulateLocked(start, end, advice == MadviseAdvice.PopulateWrite);
             if (LargeFoliosEventSource.IsOn)
-                LargeFoliosEventSource.Log.Madvise((int)_id, start, length, (int)advice, 0);
+                LargeFoliosEventSource.Log.Madvise(_arena.Id, (int)_id, start, length, (int)advice, 0);
             return populated;
         }
 
@@ -184,7 +184,7 @@ public sealed unsafe partial class AddressSpace : IDisposable
         long rssBefore = LargeFoliosEventSource.IsOn ? AnonPages : 0;   // exact: the write lock keeps faults out
         bool covered = MadviseLocked(start, end, advice);
         if (LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.Madvise((int)_id, start, length, (int)advice, rssBefore - AnonPages);
+            LargeFoliosEventSource.Log.Madvise(_arena.Id, (int)_id, start, length, (int)advice, rssBefore - AnonPages);
         return covered;
     }
 
