@@ -49,14 +49,16 @@ public static class AllocatorMetrics
     private static List<Measurement<long>> PerArena(System.Func<Arena, long> read)
     {
         var measurements = new List<Measurement<long>>();
-        ArenaRegistry.ForEachLive(arena => measurements.Add(new Measurement<long>(read(arena), new KeyValuePair<string, object?>("arena", arena.Id))));
+        ArenaRegistry.ForEachLive(
+            static (arena, state) => state.Measurements.Add(new Measurement<long>(state.Read(arena), new KeyValuePair<string, object?>("arena", arena.Id))),
+            (Measurements: measurements, Read: read));
         return measurements;
     }
 
     private static List<Measurement<long>> FreePagesPerOrder()
     {
         var measurements = new List<Measurement<long>>();
-        ArenaRegistry.ForEachLive(arena =>
+        ArenaRegistry.ForEachLive(static (arena, measurements) =>
         {
             BuddyInfo info = arena.GetBuddyInfo();
             for (int order = 0; order <= info.MaxOrder; order++)
@@ -64,20 +66,20 @@ public static class AllocatorMetrics
                 measurements.Add(new Measurement<long>(info.FreeBlocks(order) << order,
                     new KeyValuePair<string, object?>("arena", arena.Id), new KeyValuePair<string, object?>("order", order)));
             }
-        });
+        }, measurements);
         return measurements;
     }
 
     private static List<Measurement<double>> FragmentationAtPmdOrder()
     {
         var measurements = new List<Measurement<double>>();
-        ArenaRegistry.ForEachLive(arena =>
+        ArenaRegistry.ForEachLive(static (arena, measurements) =>
         {
             if (arena.MaxOrder < PageGeometry.PmdOrder)
                 return;
             int index = arena.GetBuddyInfo().FragmentationIndex(PageGeometry.PmdOrder);
             measurements.Add(new Measurement<double>(index / 1000.0, new KeyValuePair<string, object?>("arena", arena.Id)));
-        });
+        }, measurements);
         return measurements;
     }
 

@@ -175,8 +175,8 @@ public sealed unsafe partial class Arena : IDisposable
 
     internal Zone Zone => _zone;
 
-    /// <summary>The arena's id, as <see cref="Folio"/> handles carry it.</summary>
-    internal int Id => _id;
+    /// <summary>The arena's id, as <see cref="Folio"/> handles, the trace events' <c>arenaId</c> and the metrics' <c>arena</c> tag carry it; never reused in a process.</summary>
+    public int Id => _id;
 
     /// <summary>A handle to the folio of <paramref name="order"/> headed at <paramref name="pfn"/>, unchecked (the caller read the descriptors).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -851,9 +851,16 @@ public sealed unsafe partial class Arena : IDisposable
     /// all with one snapshot number, when a session listens (a trace's /proc/buddyinfo over time).
     /// Every arena writes one when a session enables the provider.
     /// </summary>
-    public void TraceFreeAreas()
+    public void TraceFreeAreas() => TraceFreeAreas(LargeFoliosEventSource.Log);
+
+    /// <summary>
+    /// <see cref="TraceFreeAreas()"/> through <paramref name="log"/>: the provider's enable command
+    /// can arrive inside its own constructor (a session that was already running), before
+    /// <see cref="LargeFoliosEventSource.Log"/> is assigned.
+    /// </summary>
+    internal void TraceFreeAreas(LargeFoliosEventSource log)
     {
-        if (!LargeFoliosEventSource.Log.IsEnabled(EventLevel.Informational, LargeFoliosEventSource.Keywords.Buddy) || IsDisposed)
+        if (!log.IsEnabled(EventLevel.Informational, LargeFoliosEventSource.Keywords.Buddy) || IsDisposed)
             return;
         BuddyInfo info;
         try
@@ -867,7 +874,7 @@ public sealed unsafe partial class Arena : IDisposable
 
         long snapshot = Interlocked.Increment(ref s_freeAreaSnapshots);
         for (int order = 0; order <= info.MaxOrder; order++)
-            LargeFoliosEventSource.Log.BuddyFreeArea(_id, snapshot, order, info.FreeBlocks(order));
+            log.BuddyFreeArea(_id, snapshot, order, info.FreeBlocks(order));
     }
 
     private static long s_freeAreaSnapshots;

@@ -44,14 +44,14 @@ internal static class ArenaRegistry
     /// an arena unregisters before it frees its memory, so none is freed while the action reads
     /// it (the metrics' callbacks and the trace snapshots run on other threads than the owner's).
     /// </summary>
-    public static void ForEachLive(Action<Arena> action)
+    public static void ForEachLive<TState>(Action<Arena, TState> action, TState state)
     {
         lock (s_lock)
         {
             for (int id = 1; id <= s_lastId; id++)
             {
                 if (s_arenas[id] is { } arena)
-                    action(arena);
+                    action(arena, state);
             }
         }
     }

@@ -62,10 +62,10 @@ public sealed unsafe class LargeFoliosEventSource : EventSource
 
         /// <summary>mmap, munmap and madvise.</summary>
         public const EventKeywords Madvise = (EventKeywords)0x20;
-
-        /// <summary>Every keyword above.</summary>
-        public const EventKeywords All = (EventKeywords)0x3F;
     }
+
+    /// <summary>Every keyword (the manifest takes only single bits inside <see cref="Keywords"/>).</summary>
+    public const EventKeywords AllKeywords = (EventKeywords)0x3F;
 
     /// <summary>Event tasks: the Start/Stop pair of a fault shares <see cref="Fault"/>.</summary>
     public static class Tasks
@@ -121,7 +121,9 @@ public sealed unsafe class LargeFoliosEventSource : EventSource
     {
         if (command.Command != EventCommand.Enable)
             return;
-        ArenaRegistry.ForEachLive(static arena => arena.TraceFreeAreas());
+        // A static lambda: a closure over this would compile to an instance method of this
+        // class, which EventSource would take for an event.
+        ArenaRegistry.ForEachLive(static (arena, log) => arena.TraceFreeAreas(log), this);
     }
 
     // ---------------------------------------------------------------- buddy
@@ -198,7 +200,7 @@ public sealed unsafe class LargeFoliosEventSource : EventSource
     /// One row of a free-area snapshot (/proc/buddyinfo): free blocks of <paramref name="order"/>.
     /// A snapshot is one event per order 0..max with the same <paramref name="snapshot"/> number;
     /// arenas write one when a session enables the provider and whenever
-    /// <see cref="Arena.TraceFreeAreas"/> is called.
+    /// <see cref="Arena.TraceFreeAreas()"/> is called.
     /// </summary>
     [Event(EventIds.BuddyFreeArea, Level = EventLevel.Informational, Keywords = Keywords.Buddy,
         Message = "arena {0} snapshot {1}: {3} free blocks of order {2}")]
@@ -452,6 +454,7 @@ public sealed unsafe class LargeFoliosEventSource : EventSource
         slot->Size = sizeof(T);
     }
 
+    [NonEvent]
     private void WriteBlock(int eventId, int arenaId, uint pfn, int a, int b)
     {
         EventData* data = stackalloc EventData[4];
@@ -462,6 +465,7 @@ public sealed unsafe class LargeFoliosEventSource : EventSource
         WriteEventCore(eventId, 4, data);
     }
 
+    [NonEvent]
     private void WriteTable(int eventId, int arenaId, uint pfn, long tablePages)
     {
         EventData* data = stackalloc EventData[3];
@@ -471,6 +475,7 @@ public sealed unsafe class LargeFoliosEventSource : EventSource
         WriteEventCore(eventId, 3, data);
     }
 
+    [NonEvent]
     private void WriteRange(int eventId, int arenaId, int spaceId, ulong start, ulong length, int what, long pages)
     {
         EventData* data = stackalloc EventData[6];
