@@ -28,7 +28,7 @@ public sealed class ConcurrentFaultTests
     /// tasks, so the pool's two workers on a two-core machine do not serialise them), released
     /// together by a barrier so that they really overlap.
     /// </summary>
-    private static async Task RunTogether(Action<int> work, int threads = Threads)
+    internal static async Task RunTogether(Action<int> work, int threads = Threads)
     {
         using var barrier = new Barrier(threads);
         var tasks = new Task[threads];

@@ -29,16 +29,14 @@ public sealed class EventPipeTraceTests
     {
         using var arena = new Arena(64 * MiB, options: new ArenaOptions { MetadataOnly = true });
         int arenaId = arena.Id;
-        var provider = new EventPipeProvider(LargeFoliosEventSource.ProviderName, EventLevel.Verbose, (long)LargeFoliosEventSource.AllKeywords);
         var stream = new MemoryStream();
         long allocationsBefore, freesBefore;
         BuddyInfo buddyAtSnapshot;
         long pgfault, split, faultAlloc64K;
 
-        using (EventPipeSession session = new DiagnosticsClient(Environment.ProcessId).StartEventPipeSession([provider], requestRundown: false))
+        using (EventPipeSession session = StartSession(LargeFoliosEventSource.AllKeywords))
         {
             Task copy = session.EventStream.CopyToAsync(stream);
-            Assert.True(SpinWait.SpinUntil(() => LargeFoliosEventSource.Log.IsEnabled(), TimeSpan.FromSeconds(10)), "the session never enabled the provider");
             allocationsBefore = arena.Allocations;
             freesBefore = arena.Frees;
 
@@ -139,6 +137,68 @@ public sealed class EventPipeTraceTests
         Assert.Equal(2, snapshots.Count);
         Assert.Equal(64 * MiB / (long)Page, snapshots[0].Sum(e => e.Long("freeBlocks") << e.Int("order")));
         Assert.Equal(buddyAtSnapshot.FreeBlocksPerOrder.ToArray(), snapshots[1].OrderBy(e => e.Int("order")).Select(e => e.Long("freeBlocks")).ToArray());
+    }
+
+    [Fact]
+    public async Task Faults_racing_on_several_threads_each_get_a_start_and_a_stop_on_their_own_thread()
+    {
+        const int threads = 4, pages = 1024;
+        using var arena = new Arena(64 * MiB, options: new ArenaOptions { MetadataOnly = true });
+        var stream = new MemoryStream();
+        long pgfault, spurious;
+        using (EventPipeSession session = StartSession(LargeFoliosEventSource.Keywords.Faults | LargeFoliosEventSource.Keywords.Buddy))
+        {
+            Task copy = session.EventStream.CopyToAsync(stream);
+            using (var machine = new Machine(arena))
+            {
+                machine.Policy.SetSizeEnabled(2, ThpSizeEnabled.Always);
+                using AddressSpace mm = machine.CreateAddressSpace();
+                mm.Mmap(Base, pages * Page);
+
+                // Every thread touches every page, in its own order: most faults race another
+                // thread's for the same 16 KiB, and the losers are spurious.
+                await ConcurrentFaultTests.RunTogether(t =>
+                {
+                    int[] order = Enumerable.Range(0, pages).ToArray();
+                    new Random(t).Shuffle(order);
+                    foreach (int page in order)
+                        mm.Write(Base + ((ulong)page * Page));
+                }, threads);
+                pgfault = machine.Events.Get(VmEvent.PgFault);
+                spurious = machine.Events.Get(VmEvent.SpuriousFault);
+                machine.Validate();
+            }
+
+            session.Stop();
+            await copy;
+        }
+
+        List<Recorded> faults = Parse(stream).Where(e => e.Id is Ids.FaultStart or Ids.FaultStop && e.Int("arenaId") == arena.Id).ToList();
+        Assert.Equal(2 * pgfault, faults.Count);
+        Assert.True(faults.Select(e => e.ThreadId).Distinct().Count() > 1, "the faults all came from one thread");
+        foreach (IGrouping<int, Recorded> thread in faults.GroupBy(e => e.ThreadId))
+        {
+            // On one thread the events alternate: each start is followed by its own stop.
+            List<Recorded> sequence = thread.ToList();
+            Assert.True(sequence.Count % 2 == 0, $"thread {thread.Key} has an unpaired event");
+            for (int i = 0; i < sequence.Count; i += 2)
+            {
+                Assert.Equal((Ids.FaultStart, Ids.FaultStop), (sequence[i].Id, sequence[i + 1].Id));
+                Assert.Equal(sequence[i].Long("address"), sequence[i + 1].Long("address"));
+            }
+        }
+
+        List<Recorded> stops = faults.Where(e => e.Id == Ids.FaultStop).ToList();
+        Assert.Equal(pages / 4, stops.Count(e => e.Int("kind") == (int)FaultKind.Folio));
+        Assert.Equal(spurious, stops.Count(e => e.Int("kind") == (int)FaultKind.AlreadyMapped));
+    }
+
+    private static EventPipeSession StartSession(EventKeywords keywords)
+    {
+        var provider = new EventPipeProvider(LargeFoliosEventSource.ProviderName, EventLevel.Verbose, (long)keywords);
+        EventPipeSession session = new DiagnosticsClient(Environment.ProcessId).StartEventPipeSession([provider], requestRundown: false);
+        Assert.True(SpinWait.SpinUntil(() => LargeFoliosEventSource.Log.IsEnabled(), TimeSpan.FromSeconds(10)), "the session never enabled the provider");
+        return session;
     }
 
     /// <summary>One event of the provider, its payload by field name.</summary>
