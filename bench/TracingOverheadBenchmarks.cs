@@ -1,0 +1,130 @@
+using System;
+using System.Diagnostics.Tracing;
+using System.IO;
+using System.Threading;
+using System.Threading.Tasks;
+using BenchmarkDotNet.Attributes;
+using LargeFolios.BuddyAllocator;
+using LargeFolios.FaultPath;
+using Microsoft.Diagnostics.NETCore.Client;
+
+namespace LargeFolios.Bench;
+
+/// <summary>How the LargeFolios-Allocator provider is listened to while a benchmark runs.</summary>
+public enum TraceSession
+{
+    /// <summary>Nobody listens: every event site costs its <c>IsOn</c> test.</summary>
+    None,
+
+    /// <summary>An EventPipe session on this process takes every event at Verbose, without stacks (as <c>perf trace</c> does by default); the stream is read and discarded.</summary>
+    EventPipeVerbose,
+
+    /// <summary>The same with a stack walk per event, as <c>dotnet-trace collect</c> records by default.</summary>
+    EventPipeVerboseStacks,
+}
+
+/// <summary>
+/// What the events cost. Two instrumented hot paths: the order-0 allocate+free pair (per-CPU cache
+/// hits) and the order-0 write fault (metadata-only; each pass of 512 faults over one 2 MiB range
+/// ends with MADV_DONTNEED of it, so a fault op carries 1/512 of a zap). With <see cref="TraceSession.None"/>
+/// against the same benchmark built with <c>-p:AllocatorEvents=false</c> (every event compiled out)
+/// they give the cost of the instrumentation when nobody listens; with
+/// <see cref="TraceSession.EventPipeVerbose"/> the difference divided by the events per op (printed
+/// by the setup) is the cost of one event written to a session.
+/// </summary>
+public class TracingOverheadBenchmarks
+{
+    private const int Pairs = 1024;
+    private const ulong Start = 0x4000_0000;
+    private const int FaultsPerPass = 512;
+
+    private Arena _arena = null!;
+    private Machine _machine = null!;
+    private AddressSpace _space = null!;
+    private EventPipeSession? _session;
+    private Task? _drain;
+
+    [Params(TraceSession.None, TraceSession.EventPipeVerbose, TraceSession.EventPipeVerboseStacks)]
+    public TraceSession Session { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        _arena = new Arena(64L << 20, options: new ArenaOptions { MetadataOnly = true });
+        _machine = new Machine(_arena);
+        _machine.Policy.SetSizeEnabled(PageGeometry.PmdOrder, ThpSizeEnabled.Never);
+        _space = _machine.CreateAddressSpace();
+        _space.Mmap(Start, 2UL << 20);
+        AllocateFreePair();
+        FaultAndZap();
+
+        Console.WriteLine($"// events per op: allocate+free {EventsPerOp(AllocateFreePair, Pairs):F2}, fault {EventsPerOp(FaultAndZap, FaultsPerPass):F2}");
+        if (Session == TraceSession.None && LargeFoliosEventSource.Log.IsEnabled())
+            throw new InvalidOperationException("The provider is still enabled after its counting listener was disposed.");
+        if (Session != TraceSession.None)
+        {
+            var provider = new EventPipeProvider(LargeFoliosEventSource.ProviderName, EventLevel.Verbose, (long)LargeFoliosEventSource.AllKeywords);
+            var configuration = new EventPipeSessionConfiguration(
+                [provider], circularBufferSizeMB: 256, requestRundown: false, requestStackwalk: Session == TraceSession.EventPipeVerboseStacks);
+            _session = new DiagnosticsClient(Environment.ProcessId).StartEventPipeSession(configuration);
+            _drain = Task.Run(() => _session.EventStream.CopyTo(Stream.Null));
+            if (!SpinWait.SpinUntil(() => LargeFoliosEventSource.Log.IsEnabled(), TimeSpan.FromSeconds(10)))
+                throw new InvalidOperationException("The EventPipe session did not enable the provider.");
+        }
+    }
+
+    [GlobalCleanup]
+    public void Cleanup()
+    {
+        if (_session != null)
+        {
+            _session.Stop();
+            _drain!.Wait();
+            _session.Dispose();
+        }
+
+        _space.Dispose();
+        _machine.Dispose();
+        _arena.Dispose();
+    }
+
+    /// <summary>Allocates and frees one order-0 folio, 1024 times: per-CPU cache hits, two events each.</summary>
+    [Benchmark(OperationsPerInvoke = Pairs)]
+    public void AllocateFreePair()
+    {
+        Arena arena = _arena;
+        for (int i = 0; i < Pairs; i++)
+            arena.Free(arena.Allocate(0));
+    }
+
+    /// <summary>512 order-0 write faults over a 2 MiB range, then MADV_DONTNEED of it (which frees the folios and the PTE table).</summary>
+    [Benchmark(OperationsPerInvoke = FaultsPerPass)]
+    public void FaultAndZap()
+    {
+        AddressSpace space = _space;
+        for (int i = 0; i < FaultsPerPass; i++)
+            space.HandleFault(Start + ((ulong)i << PageGeometry.PageShift), FaultAccess.Write);
+        space.Madvise(Start, 2UL << 20, MadviseAdvice.DontNeed);
+    }
+
+    /// <summary>Counts the provider's events one call of <paramref name="op"/> writes, with an in-process listener.</summary>
+    private static double EventsPerOp(Action op, int opsPerCall)
+    {
+        using var counter = new ProviderEventCounter();
+        op();
+        return counter.Count / (double)opsPerCall;
+    }
+
+    private sealed class ProviderEventCounter : EventListener
+    {
+        public long Count;
+
+        protected override void OnEventSourceCreated(EventSource eventSource)
+        {
+            if (eventSource.Name == LargeFoliosEventSource.ProviderName)
+                EnableEvents(eventSource, EventLevel.Verbose, LargeFoliosEventSource.AllKeywords);
+        }
+
+        protected override void OnEventWritten(EventWrittenEventArgs eventData) => Interlocked.Increment(ref Count);
+    }
+}
