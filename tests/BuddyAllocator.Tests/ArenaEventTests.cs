@@ -1,0 +1,187 @@
+using System;
+using System.Collections.Concurrent;
+using System.Collections.Generic;
+using System.Diagnostics.Tracing;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Xunit;
+using Ids = LargeFolios.BuddyAllocator.LargeFoliosEventSource.EventIds;
+
+namespace LargeFolios.BuddyAllocator.Tests;
+
+/// <summary>
+/// The buddy allocator's events, through an in-process listener, against what each operation
+/// must do (the end-to-end EventPipe path is tested in FaultPath.Tests), and the allocation and
+/// free counters behind the metrics.
+/// </summary>
+public sealed class ArenaEventTests
+{
+    [Fact]
+    public void A_cold_allocation_splits_a_max_order_block_refills_the_cache_and_says_so()
+    {
+        using var arena = new Arena(8L << 20, options: new ArenaOptions { PerCpuSets = 1, PerCpuBatch = 8, PerCpuHigh = 64 });
+        using var listener = new ArenaListener(arena.Id);
+
+        Folio folio = arena.Allocate(0);
+
+        // A fresh arena has only order-10 blocks: the refill splits one down to order 0 and takes a batch.
+        Assert.Contains(listener.Of(Ids.BuddyBlockSplit), e => e.Int("fromOrder") == 10 && e.Int("toOrder") == 0);
+        Assert.Equal(1, listener.Of(Ids.PerCpuRefill).Count(e => e.Int("order") == 0 && e.Int("blocks") == arena.PerCpuBatch));
+        EventWrittenEventArgs allocated = Assert.Single(listener.Of(Ids.FolioAllocated));
+        Assert.Equal(((long)folio.Pfn, 0, 0), (allocated.Long("pfn"), allocated.Int("order"), allocated.Int("fromPerCpuCache")));
+
+        Folio second = arena.Allocate(0);
+        Assert.Equal(1, listener.Of(Ids.FolioAllocated).Last().Int("fromPerCpuCache"));   // now a cache hit
+
+        arena.Free(folio);
+        arena.Free(second);
+        Assert.All(listener.Of(Ids.FolioFreed), e => Assert.Equal(1, e.Int("toPerCpuCache")));
+        Assert.Equal([folio.Pfn, second.Pfn], listener.Of(Ids.FolioFreed).Select(e => (uint)e.Long("pfn")));
+    }
+
+    [Fact]
+    public void An_uncached_free_merges_up_to_the_max_order_and_a_drain_reports_its_pages()
+    {
+        using var arena = new Arena(8L << 20, options: new ArenaOptions { PerCpuOrders = 0 });
+        Folio folio = arena.Allocate(3);
+        using var listener = new ArenaListener(arena.Id);
+
+        arena.Free(folio);
+
+        EventWrittenEventArgs freed = Assert.Single(listener.Of(Ids.FolioFreed));
+        Assert.Equal((3, 0), (freed.Int("order"), freed.Int("toPerCpuCache")));
+        EventWrittenEventArgs merged = Assert.Single(listener.Of(Ids.BuddyBlockMerged));
+        Assert.Equal((3, 10, 0L), (merged.Int("fromOrder"), merged.Int("toOrder"), merged.Long("pfn") & 1023));
+
+        using var cached = new Arena(8L << 20, options: new ArenaOptions { PerCpuSets = 1 });
+        using var cachedListener = new ArenaListener(cached.Id);
+        cached.Free(cached.Allocate(0));
+        long inCache = cached.CachedPages;
+        cached.DrainPerCpuCaches();
+        Assert.Equal(inCache, Assert.Single(cachedListener.Of(Ids.PerCpuDrain)).Int("pages"));
+    }
+
+    [Fact]
+    public void A_failed_try_allocation_is_an_event_and_a_result()
+    {
+        using var arena = new Arena(4L << 20);
+        Folio all = arena.Allocate(10);
+        using var listener = new ArenaListener(arena.Id);
+
+        Assert.False(arena.TryAllocate(0, out _));
+
+        EventWrittenEventArgs failed = Assert.Single(listener.Of(Ids.AllocationFailed));
+        Assert.Equal((0, 0L), (failed.Int("order"), failed.Long("freePages")));
+        Assert.Equal(EventLevel.Warning, failed.Level);
+        arena.Free(all);
+    }
+
+    [Fact]
+    public void Splits_report_their_orders_and_pieces_and_an_order_one_refusal_changes_nothing()
+    {
+        using var arena = new Arena(8L << 20);
+        using var listener = new ArenaListener(arena.Id);
+        Folio anon = arena.Allocate(9, FolioKind.Anonymous);
+
+        arena.SplitNonUniform(anon, 3, anon.Pfn + 16);
+        EventWrittenEventArgs nonUniform = Assert.Single(listener.Of(Ids.FolioSplit));
+        Assert.Equal((9, 3, 7, 0), (nonUniform.Int("oldOrder"), nonUniform.Int("newOrder"), nonUniform.Int("folios"), nonUniform.Int("uniform")));
+
+        Folio four = arena.FolioOf(anon.Pfn + 32);   // the order-4 piece [4, {3}, 3, 5, 6, 7, 8] puts at +32
+        Assert.Equal(5, four.Order);
+        Assert.Throws<OrderOneFolioException>(() => arena.SplitUniform(four, 1));
+        EventWrittenEventArgs refused = Assert.Single(listener.Of(Ids.FolioSplitRefused));
+        Assert.Equal((5, 1, (int)FolioSplitRefusal.InvalidOrder), (refused.Int("order"), refused.Int("newOrder"), refused.Int("reason")));
+        Assert.Equal(5, arena.FolioOf(four.Pfn).Order);
+
+        arena.SplitUniform(four, 2);
+        Assert.Equal((5, 2, 8, 1), (listener.Of(Ids.FolioSplit).Last().Int("oldOrder"), listener.Of(Ids.FolioSplit).Last().Int("newOrder"),
+            listener.Of(Ids.FolioSplit).Last().Int("folios"), listener.Of(Ids.FolioSplit).Last().Int("uniform")));
+        foreach (Folio piece in new FolioRange(arena, anon.Pfn, 512).ToList())
+            arena.Free(piece);
+        arena.Validate();
+    }
+
+    [Fact]
+    public void The_free_area_snapshot_is_the_buddy_info()
+    {
+        using var arena = new Arena(16L << 20, options: new ArenaOptions { PerCpuOrders = 0 });
+        Folio a = arena.Allocate(0);
+        Folio b = arena.Allocate(5);
+        using var listener = new ArenaListener(arena.Id);
+        listener.Clear();   // the snapshot the enabling wrote
+
+        arena.TraceFreeAreas();
+
+        List<EventWrittenEventArgs> rows = listener.Of(Ids.BuddyFreeArea).ToList();
+        Assert.Equal(arena.MaxOrder + 1, rows.Count);
+        Assert.Single(rows.Select(r => r.Long("snapshot")).Distinct());
+        Assert.Equal(arena.GetBuddyInfo().FreeBlocksPerOrder.ToArray(), rows.OrderBy(r => r.Int("order")).Select(r => r.Long("freeBlocks")).ToArray());
+        arena.Free(a);
+        arena.Free(b);
+    }
+
+    [Fact]
+    public async Task Allocations_and_frees_count_every_folio_whichever_thread_frees_it()
+    {
+        using var arena = new Arena(64L << 20, options: new ArenaOptions { PerCpuSets = 2 });
+        const int threads = 4, perThread = 5000;
+        var handedOver = new ConcurrentQueue<Folio>();
+        using var barrier = new Barrier(threads);
+        Task[] workers = Enumerable.Range(0, threads).Select(t => Task.Factory.StartNew(
+            () =>
+            {
+                barrier.SignalAndWait();
+                var random = new Random(t);
+                for (int i = 0; i < perThread; i++)
+                {
+                    Folio folio = arena.Allocate(random.Next(0, 4) switch { 1 => 0, var order => order }, FolioKind.Plain);
+                    handedOver.Enqueue(folio);
+                    if (handedOver.TryDequeue(out Folio other))   // often another thread's folio
+                        arena.Free(other);
+                }
+            },
+            CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default)).ToArray();
+        await Task.WhenAll(workers);
+        Assert.Equal(threads * perThread, arena.Allocations);
+        Assert.Equal(threads * perThread - handedOver.Count, arena.Frees);
+
+        while (handedOver.TryDequeue(out Folio folio))
+            arena.Free(folio);
+        Assert.Equal(arena.Allocations, arena.Frees);
+        arena.DrainPerCpuCaches();
+        arena.Validate();
+    }
+
+    /// <summary>Records the provider's events for one arena (other tests' arenas write too).</summary>
+    private sealed class ArenaListener : EventListener
+    {
+        private readonly int _arenaId;
+        private readonly ConcurrentQueue<EventWrittenEventArgs> _events = new();
+
+        public ArenaListener(int arenaId)
+        {
+            _arenaId = arenaId;
+            EnableEvents(LargeFoliosEventSource.Log, EventLevel.Verbose, LargeFoliosEventSource.AllKeywords);
+        }
+
+        public IEnumerable<EventWrittenEventArgs> Of(int id) => _events.Where(e => e.EventId == id);
+
+        public void Clear() => _events.Clear();
+
+        protected override void OnEventWritten(EventWrittenEventArgs e)
+        {
+            if (e.Payload is { Count: > 0 } payload && payload[0] is int arena && arena == _arenaId)
+                _events.Enqueue(e);
+        }
+    }
+}
+
+/// <summary>Payload fields by name.</summary>
+internal static class EventPayload
+{
+    public static int Int(this EventWrittenEventArgs e, string name) => Convert.ToInt32(e.Payload![e.PayloadNames!.IndexOf(name)], System.Globalization.CultureInfo.InvariantCulture);
+
+    public static long Long(this EventWrittenEventArgs e, string name) => Convert.ToInt64(e.Payload![e.PayloadNames!.IndexOf(name)], System.Globalization.CultureInfo.InvariantCulture);
+}
