@@ -295,9 +295,19 @@ public sealed unsafe partial class Arena : IDisposable
         CompoundPage.Thaw(_pages + pfn, order, kind);
         DebugVm.CheckFolio(this, pfn, order);
         if (LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.FolioAllocated(_id, pfn, order, CurrentCpu.Id, fromCache);
+            TraceAllocated(pfn, order, fromCache);
         return new Folio(_id, pfn, order);
     }
+
+    // The fast paths' events, out of line: a call site is the IsOn test and a call with
+    // arguments already in registers, so the fast path keeps its small frame when nobody listens.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void TraceAllocated(uint pfn, int order, bool fromCache) =>
+        LargeFoliosEventSource.Log.FolioAllocated(_id, pfn, order, CurrentCpu.Id, fromCache);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void TraceFreed(uint pfn, int order, bool toPerCpuCache) =>
+        LargeFoliosEventSource.Log.FolioFreed(_id, pfn, order, CurrentCpu.Id, toPerCpuCache);
 
     /// <summary>
     /// The allocation fast path: a block from the calling CPU's cache. Cost: the CPU lookup (one
@@ -727,7 +737,7 @@ public sealed unsafe partial class Arena : IDisposable
                 {
                     pcp->Lock.Exit();
                     if (LargeFoliosEventSource.IsOn)
-                        LargeFoliosEventSource.Log.FolioFreed(_id, pfn, order, CurrentCpu.Id, toPerCpuCache: true);
+                        TraceFreed(pfn, order, toPerCpuCache: true);
                     return;
                 }
 
@@ -752,7 +762,7 @@ public sealed unsafe partial class Arena : IDisposable
         _zone.Frees++;
         _zone.Lock.Exit();
         if (LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.FolioFreed(_id, pfn, order, CurrentCpu.Id, toPerCpuCache: false);
+            TraceFreed(pfn, order, toPerCpuCache: false);
     }
 
     // ---------------------------------------------------------------- per-CPU caches

@@ -21,6 +21,11 @@ internal static class ArenaRegistry
     public static int Register(Arena arena)
     {
         AllocatorMetrics.EnsureCreated();
+
+        // Run the provider's class constructor now, before the arena's hot paths are compiled:
+        // code compiled while a class is uninitialised reaches its statics through a helper call,
+        // and without tiered compilation nothing recompiles it (23 instructions per event site).
+        GC.KeepAlive(LargeFoliosEventSource.Log);
         lock (s_lock)
         {
             if (s_lastId == MaxId)
