@@ -52,10 +52,6 @@ internal readonly record struct ByteSize(long Bytes)
     /// <summary>The size as <see cref="Format"/> writes it (what --help shows as a default).</summary>
     public override string ToString() => Format(Bytes);
 
-    /// <summary>A size in MiB with one decimal, for reports (768.0 MiB).</summary>
-    public static string FormatMiB(long bytes) =>
-        (bytes / (double)(1 << 20)).ToString("N1", CultureInfo.InvariantCulture) + " MiB";
-
     private static ReadOnlySpan<char> StripUnit(ReadOnlySpan<char> span, bool hex, out int shift)
     {
         shift = 0;

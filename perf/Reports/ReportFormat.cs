@@ -1,5 +1,6 @@
 using System;
 using System.Globalization;
+using LargeFolios.BuddyAllocator;
 
 namespace LargeFolios.Perf.Reports;
 
@@ -8,6 +9,9 @@ internal static class ReportFormat
 {
     /// <summary>A count: 196,608.</summary>
     public static string Count(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
+
+    /// <summary>Pages as /proc/meminfo and /proc/PID/status write memory: 786,432 kB.</summary>
+    public static string Kilobytes(long pages) => Count(pages * (PageGeometry.PageSize >> 10)) + " kB";
 
     /// <summary>A ratio with two decimals: 1.27.</summary>
     public static string Ratio(double value) => double.IsFinite(value) ? value.ToString("N2", CultureInfo.InvariantCulture) : "-";

@@ -143,17 +143,17 @@ internal static class WorkloadReport
 
         yield return new ReportSection("memory (end)",
         [
-            new("RSS (MM_ANONPAGES)", r => ByteSize.FormatMiB(r.RssPages * PageGeometry.PageSize)),
+            new("RssAnon (MM_ANONPAGES)", r => ReportFormat.Kilobytes(r.RssPages)),
             new("pages written (distinct)", r => ReportFormat.Count(r.PagesWritten)),
             new("RSS / pages written", r => ReportFormat.Ratio(r.PagesWritten == 0 ? double.NaN : r.RssPages / (double)r.PagesWritten)),
             new("page-table pages", r => ReportFormat.Count(r.PageTablePages)),
             new("in folios, unmapped", r => ReportFormat.Count(r.UnmappedFolioPages), r => r.UnmappedFolioPages != 0),
-            new("huge zero page", r => "2 MiB", r => r.ZeroPages > 1),
+            new("huge zero page", r => ReportFormat.Kilobytes(r.ZeroPages - 1), r => r.ZeroPages > 1),
         ]);
 
         var buddy = new List<ReportRow>
         {
-            new("free", r => ByteSize.FormatMiB(r.FreePages * PageGeometry.PageSize)),
+            new("free", r => ReportFormat.Kilobytes(r.FreePages)),
         };
         for (int order = 0; order <= PageGeometry.DefaultMaxOrder; order++)
         {

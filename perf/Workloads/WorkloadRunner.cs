@@ -23,12 +23,20 @@ internal static class WorkloadRunner
     /// <summary>Runs <paramref name="options"/>.</summary>
     /// <param name="options">The workload; checked first (<see cref="WorkloadOptions.Check"/>).</param>
     /// <param name="progress">Advanced by the pages covered; its total planned here. Optional.</param>
-    /// <param name="inspect">Called with the machine and address space after the result is taken and before teardown (tests, tracing). Optional.</param>
+    /// <param name="inspect">Called with the result, the machine and the address space before teardown (tests, tracing). Optional.</param>
     /// <exception cref="ArgumentException">The options are inconsistent; the message names the value.</exception>
     /// <exception cref="FaultPathCorruptionException">With <see cref="WorkloadOptions.Validate"/>: the machine broke an invariant.</exception>
-    public static WorkloadResult Run(WorkloadOptions options, WorkProgress? progress = null, Action<Machine, AddressSpace>? inspect = null)
+    public static WorkloadResult Run(WorkloadOptions options, WorkProgress? progress = null, Action<WorkloadResult, Machine, AddressSpace>? inspect = null)
     {
         ArgumentNullException.ThrowIfNull(options);
+        return Run(options, AccessPattern.For(options), progress, inspect);
+    }
+
+    /// <summary>As <see cref="Run(WorkloadOptions, WorkProgress?, Action{WorkloadResult, Machine, AddressSpace}?)"/>, with a pattern of the caller's instead of <see cref="WorkloadOptions.Kind"/>'s.</summary>
+    public static WorkloadResult Run(WorkloadOptions options, AccessPattern pattern, WorkProgress? progress = null, Action<WorkloadResult, Machine, AddressSpace>? inspect = null)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        ArgumentNullException.ThrowIfNull(pattern);
         if (options.Check() is { } problem)
             throw new ArgumentException(problem, nameof(options));
 
@@ -38,7 +46,6 @@ internal static class WorkloadRunner
         using ArenaFragmenter fragmenter = ArenaFragmenter.Fragment(arena, options.FragmentPercent);
         using AddressSpace space = machine.CreateAddressSpace();
 
-        AccessPattern pattern = AccessPattern.For(options);
         WorkloadSlice[] slices = CreateSlices(options, space, progress);
         progress?.Plan(slices.Sum(s => s.Pages) * options.Iterations);
 
@@ -74,7 +81,7 @@ internal static class WorkloadRunner
             Buddy = arena.GetBuddyInfo(),
         };
 
-        inspect?.Invoke(machine, space);
+        inspect?.Invoke(result, machine, space);
         if (options.Validate)
             machine.Validate();
         return result;
