@@ -46,12 +46,17 @@ internal sealed class CliConsole
         // cost more than the replay itself.
         var rawOut = new StreamWriter(Console.OpenStandardOutput()) { AutoFlush = false, NewLine = "\n" };
 
+        // Spectre judges a console's interactivity by standard output, which a report is often
+        // piped from; the bar goes to standard error, so that is the terminal that counts.
         ProgressDisplay progress = ProgressDisplay.None;
-        if (!Console.IsErrorRedirected)
+        if (!Console.IsErrorRedirected && Environment.GetEnvironmentVariable("TERM") != "dumb")
         {
-            IAnsiConsole error = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(Console.Error) });
-            if (error.Profile.Capabilities.Interactive)
-                progress = new ProgressDisplay(error);
+            progress = new ProgressDisplay(AnsiConsole.Create(new AnsiConsoleSettings
+            {
+                Out = new AnsiConsoleOutput(Console.Error),
+                Ansi = AnsiSupport.Yes,
+                Interactive = InteractionSupport.Yes,
+            }));
         }
 
         return new CliConsole(output, rawOut, Console.Error, progress);

@@ -170,7 +170,7 @@ internal static class WorkloadReport
         [
             new("outcome", r => r.Failure?.Summary ?? "completed"),
             new("time", r => ReportFormat.Milliseconds(r.Elapsed)),
-            new("time / fault", r => ReportFormat.Nanoseconds(r.Elapsed.TotalNanoseconds / r.Event(VmEvent.PgFault))),
+            new("time per 4K of the region", r => ReportFormat.Nanoseconds(r.Elapsed.TotalNanoseconds / r.RegionPagesCovered)),
             new("stores", r => ReportFormat.Count(r.Stores)),
             new("loads", r => ReportFormat.Count(r.Loads), r => r.Loads != 0),
             new("madvise calls", r => ReportFormat.Count(r.Madvises), r => r.Madvises != 0),

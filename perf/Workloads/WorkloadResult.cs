@@ -55,6 +55,9 @@ internal sealed class WorkloadResult
     /// <summary>Wall time of the iterations: mapping, every thread's accesses and syscalls, the shrinker.</summary>
     public TimeSpan Elapsed { get; init; }
 
+    /// <summary>Pages of the region the iterations run went over (its pages times the iterations): what times are divided by to compare policies.</summary>
+    public long RegionPagesCovered => (Options.SizeBytes >> PageGeometry.PageShift) * IterationsRun;
+
     /// <summary>Stores made.</summary>
     public long Stores { get; init; }
 

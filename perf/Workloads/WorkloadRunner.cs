@@ -88,7 +88,7 @@ internal static class WorkloadRunner
     }
 
     /// <summary>
-    /// Runs a small copy of <paramref name="options"/> (4 MiB a thread, no fragmentation) under
+    /// Runs a small copy of <paramref name="options"/> (4 MiB, one thread, no fragmentation) under
     /// every size and under order 0 alone, untimed: the perf tool compiles everything up front
     /// (no tiered JIT), and the first timed run would otherwise pay tens of milliseconds for it.
     /// </summary>
@@ -97,7 +97,8 @@ internal static class WorkloadRunner
         ArgumentNullException.ThrowIfNull(options);
         WorkloadOptions small = options with
         {
-            SizeBytes = Math.Min(options.SizeBytes, (4L << 20) * options.Threads),
+            SizeBytes = Math.Min(options.SizeBytes, 4L << 20),
+            Threads = 1,
             ArenaBytes = 0,
             FragmentPercent = 0,
             Iterations = 1,
