@@ -49,6 +49,17 @@ internal readonly record struct ByteSize(long Bytes)
         return bytes.ToString(CultureInfo.InvariantCulture) + units[unit];
     }
 
+    /// <summary>A size for people to read: exact as <see cref="Format"/> where that is short, else in the largest unit with one decimal (1012.5G).</summary>
+    public static string FormatRounded(long bytes)
+    {
+        string exact = Format(bytes);
+        if (exact.Length <= 5)
+            return exact;
+        int unit = Math.Min(4, (63 - System.Numerics.BitOperations.LeadingZeroCount((ulong)Math.Max(1, bytes))) / 10);
+        double value = bytes / Math.Pow(1024, unit);
+        return value.ToString("0.0", CultureInfo.InvariantCulture) + " KMGT"[unit];
+    }
+
     /// <summary>The size as <see cref="Format"/> writes it (what --help shows as a default).</summary>
     public override string ToString() => Format(Bytes);
 

@@ -91,7 +91,17 @@ internal static class RunCommand
             return ExitCodes.Usage;
         }
 
-        List<WorkloadResult> results = PolicyComparison.Run(console, options, policies);
+        List<WorkloadResult> results;
+        try
+        {
+            results = PolicyComparison.Run(console, options, policies);
+        }
+        catch (ArgumentException refused)
+        {
+            console.Error.WriteLine($"perf run: {refused.Message}.");
+            return ExitCodes.Usage;
+        }
+
         WorkloadReport.Write(console.Out, $"perf run {options.Kind.ToString().ToLowerInvariant()}", results);
         return ExitCodes.Success;
     }

@@ -92,7 +92,7 @@ internal static class WorkloadReport
         string memory = options.MetadataOnly
             ? "metadata-only (descriptors, no memory: a fault clears a bit per page instead of zeroing it)"
             : "backed by memory (every folio zeroed by memset)";
-        string machine = $"machine: {ByteSize.Format(options.EffectiveArenaBytes)} arena, {memory}";
+        string machine = $"machine: {ByteSize.FormatRounded(options.EffectiveArenaBytes)} arena, {memory}";
         if (options.FragmentPercent > 0)
         {
             machine += $"\nfragmented first: {options.FragmentPercent}% of the 4M blocks, one page in every " +

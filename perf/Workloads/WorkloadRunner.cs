@@ -24,7 +24,7 @@ internal static class WorkloadRunner
     /// <param name="options">The workload; checked first (<see cref="WorkloadOptions.Check"/>).</param>
     /// <param name="progress">Advanced by the pages covered; its total planned here. Optional.</param>
     /// <param name="inspect">Called with the result, the machine and the address space before teardown (tests, tracing). Optional.</param>
-    /// <exception cref="ArgumentException">The options are inconsistent; the message names the value.</exception>
+    /// <exception cref="ArgumentException">The options are inconsistent, or the host cannot hold the arena; the message names the value.</exception>
     /// <exception cref="FaultPathCorruptionException">With <see cref="WorkloadOptions.Validate"/>: the machine broke an invariant.</exception>
     public static WorkloadResult Run(WorkloadOptions options, WorkProgress? progress = null, Action<WorkloadResult, Machine, AddressSpace>? inspect = null)
     {
@@ -38,9 +38,9 @@ internal static class WorkloadRunner
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(pattern);
         if (options.Check() is { } problem)
-            throw new ArgumentException(problem, nameof(options));
+            throw new ArgumentException(problem);
 
-        using var arena = new Arena(options.EffectiveArenaBytes, options: new ArenaOptions { MetadataOnly = options.MetadataOnly });
+        using Arena arena = CreateArena(options);
         using var machine = new Machine(arena);
         options.Policy.ApplyTo(machine.Policy);
         using ArenaFragmenter fragmenter = ArenaFragmenter.Fragment(arena, options.FragmentPercent);
@@ -106,6 +106,27 @@ internal static class WorkloadRunner
         };
         Run(small with { Policy = Policies.PolicySettings.All });
         Run(small with { Policy = Policies.PolicySettings.Never });
+    }
+
+    /// <summary>The machine's memory; a host that cannot hold it is the options' fault, not a result.</summary>
+    private static Arena CreateArena(WorkloadOptions options)
+    {
+        // Memory behind the arena is reserved lazily and touched by the faults: one larger than
+        // the host would not fail here but get the process killed halfway through the run.
+        long hostBytes = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
+        if (!options.MetadataOnly && options.EffectiveArenaBytes > hostBytes)
+            throw new ArgumentException($"arena {ByteSize.FormatRounded(options.EffectiveArenaBytes)} with memory behind it is more than this host's {ByteSize.FormatRounded(hostBytes)}; expected a smaller arena, or metadata-only");
+
+        try
+        {
+            return new Arena(options.EffectiveArenaBytes, options: new ArenaOptions { MetadataOnly = options.MetadataOnly });
+        }
+        catch (OutOfMemoryException noRoom)
+        {
+            long descriptors = (options.EffectiveArenaBytes >> PageGeometry.PageShift) * PageDescriptor.Size;
+            string what = options.MetadataOnly ? $"its {ByteSize.FormatRounded(descriptors)} of page descriptors" : "its memory and page descriptors";
+            throw new ArgumentException($"arena {ByteSize.FormatRounded(options.EffectiveArenaBytes)} does not fit this host: no room for {what}", noRoom);
+        }
     }
 
     /// <summary>

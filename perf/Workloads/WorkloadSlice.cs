@@ -97,8 +97,13 @@ internal sealed class WorkloadSlice
     {
         CurrentAddress = address;
         _space.Write(address);
-        long page = (long)((address - Start) >> PageGeometry.PageShift);
-        _written[page >> 6] |= 1UL << (int)(page & 63);
+        ulong offset = address - Start;
+        if (offset < End - Start)   // a pattern may reach past its slice; only its own pages are counted
+        {
+            long page = (long)(offset >> PageGeometry.PageShift);
+            _written[page >> 6] |= 1UL << (int)(page & 63);
+        }
+
         Stores++;
     }
 

@@ -41,4 +41,12 @@ public sealed class ByteSizeTests
     [InlineData(6000, "6000")]
     [InlineData(0, "0")]
     public void Sizes_print_in_the_largest_exact_unit(long bytes, string text) => Assert.Equal(text, ByteSize.Format(bytes));
+
+    [Theory]
+    [InlineData(16L << 20, "16M")]
+    [InlineData(73736L << 20, "72.0G")]
+    [InlineData((1L << 40) + (1L << 39), "1536G")]
+    [InlineData((1L << 40) + (1L << 30) + 1, "1.0T")]
+    [InlineData(24684092L << 10, "23.5G")]
+    public void Rounded_sizes_stay_short(long bytes, string text) => Assert.Equal(text, ByteSize.FormatRounded(bytes));
 }
