@@ -27,9 +27,6 @@ internal sealed class ProgressDisplay
     /// <summary>A display that only runs jobs.</summary>
     public static ProgressDisplay None { get; } = new(null);
 
-    /// <summary>Whether bars are drawn at all.</summary>
-    public bool IsEnabled => _console != null;
-
     /// <summary>
     /// Runs <paramref name="job"/> to completion, showing <paramref name="progress"/> under
     /// <paramref name="description"/> once it has taken longer than <see cref="ShowAfter"/>.
@@ -47,7 +44,11 @@ internal sealed class ProgressDisplay
 
         // The job gets its own thread so this one can draw; jobs start their own workers anyway.
         Task<T> running = Task.Factory.StartNew(job, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        if (!running.Wait(ShowAfter))
+
+        // Waiting on the job itself would throw its exception wrapped; this one never faults, and
+        // the job's own exception comes out unwrapped at the end.
+        Task ended = running.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        if (!ended.Wait(ShowAfter))
         {
             _console.Progress()
                 .AutoClear(true)
@@ -63,7 +64,7 @@ internal sealed class ProgressDisplay
                             bar.Value = Math.Min(progress.Done, bar.MaxValue);
                         }
                     }
-                    while (!running.Wait(s_pollInterval));
+                    while (!ended.Wait(s_pollInterval));
 
                     foreach (var (bar, _) in bars)
                         bar.Value = bar.MaxValue;
