@@ -1,0 +1,76 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using Spectre.Console;
+
+namespace LargeFolios.Perf.Cli;
+
+/// <summary>
+/// Runs a job and, if it is still running after <see cref="ShowAfter"/>, draws a progress bar for
+/// it on an interactive terminal. Short jobs, redirected output and tests never see a bar, so what
+/// they capture is the report alone.
+/// </summary>
+internal sealed class ProgressDisplay
+{
+    /// <summary>How long a job runs before its bar appears.</summary>
+    public static readonly TimeSpan ShowAfter = TimeSpan.FromSeconds(1);
+
+    private static readonly TimeSpan s_pollInterval = TimeSpan.FromMilliseconds(100);
+
+    private readonly IAnsiConsole? _console;
+
+    /// <summary>Creates a display drawing on <paramref name="console"/>; null draws nothing.</summary>
+    public ProgressDisplay(IAnsiConsole? console) => _console = console;
+
+    /// <summary>A display that only runs jobs.</summary>
+    public static ProgressDisplay None { get; } = new(null);
+
+    /// <summary>
+    /// Runs <paramref name="job"/> to completion, showing <paramref name="progress"/> under
+    /// <paramref name="description"/> once it has taken longer than <see cref="ShowAfter"/>.
+    /// </summary>
+    /// <returns>The job's result; its exception, if it threw.</returns>
+    public T Run<T>(string description, WorkProgress progress, Func<T> job) => Run([(description, progress)], job);
+
+    /// <summary>As <see cref="Run{T}(string, WorkProgress, Func{T})"/>, with a bar for each part of the job.</summary>
+    public T Run<T>(IReadOnlyList<(string Description, WorkProgress Progress)> parts, Func<T> job)
+    {
+        ArgumentNullException.ThrowIfNull(parts);
+        ArgumentNullException.ThrowIfNull(job);
+        if (_console == null)
+            return job();
+
+        // The job gets its own thread so this one can draw; jobs start their own workers anyway.
+        Task<T> running = Task.Factory.StartNew(job, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+        // Waiting on the job itself would throw its exception wrapped; this one never faults, and
+        // the job's own exception comes out unwrapped at the end.
+        Task ended = running.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        if (!ended.Wait(ShowAfter))
+        {
+            _console.Progress()
+                .AutoClear(true)
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .Start(context =>
+                {
+                    var bars = parts.Select(part => (Bar: context.AddTask(Markup.Escape(part.Description), maxValue: 1), part.Progress)).ToList();
+                    do
+                    {
+                        foreach (var (bar, progress) in bars)
+                        {
+                            bar.MaxValue = Math.Max(1, progress.Total);
+                            bar.Value = Math.Min(progress.Done, bar.MaxValue);
+                        }
+                    }
+                    while (!ended.Wait(s_pollInterval));
+
+                    foreach (var (bar, _) in bars)
+                        bar.Value = bar.MaxValue;
+                });
+        }
+
+        return running.GetAwaiter().GetResult();
+    }
+}

@@ -1,0 +1,26 @@
+using System;
+using System.Collections.Generic;
+using System.Linq;
+using LargeFolios.Perf.Cli;
+using LargeFolios.Perf.Policies;
+using LargeFolios.Perf.Workloads;
+
+namespace LargeFolios.Perf.Commands;
+
+/// <summary>One workload under several policies, one after another (so their times compare), with a progress bar each.</summary>
+internal static class PolicyComparison
+{
+    /// <summary>Runs <paramref name="options"/> under each of <paramref name="policies"/>, after an untimed warm-up.</summary>
+    /// <returns>A result per policy, in order.</returns>
+    public static List<WorkloadResult> Run(CliConsole console, WorkloadOptions options, IReadOnlyList<PolicySettings> policies)
+    {
+        ArgumentNullException.ThrowIfNull(console);
+        ArgumentNullException.ThrowIfNull(policies);
+        var parts = policies.Select(policy => (policy.Name, Progress: new WorkProgress())).ToList();
+        return console.Progress.Run(parts, () =>
+        {
+            WorkloadRunner.WarmUp(options);
+            return parts.Select((part, i) => WorkloadRunner.Run(options with { Policy = policies[i] }, part.Progress)).ToList();
+        });
+    }
+}

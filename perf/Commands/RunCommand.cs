@@ -1,0 +1,51 @@
+using System;
+using System.Collections.Generic;
+using System.CommandLine;
+using LargeFolios.Perf.Cli;
+using LargeFolios.Perf.Policies;
+using LargeFolios.Perf.Reports;
+using LargeFolios.Perf.Workloads;
+
+namespace LargeFolios.Perf.Commands;
+
+/// <summary>
+/// <c>perf run WORKLOAD</c>: one built-in workload (<see cref="WorkloadKind"/>) under one policy,
+/// or several side by side, with the main job's report.
+/// </summary>
+internal static class RunCommand
+{
+    /// <summary>Creates the command.</summary>
+    public static Command Create(CliConsole console)
+    {
+        ArgumentNullException.ThrowIfNull(console);
+        var arguments = new WorkloadArguments();
+        var command = new Command("run", "Run a built-in workload through the fault path and report faults, folio sizes, fallbacks, memory and the buddy allocator's state.");
+        arguments.AddTo(command);
+        command.SetAction(parsed => Run(console, arguments.GetOptions(parsed), arguments.GetPolicies(parsed)));
+        return command;
+    }
+
+    private static int Run(CliConsole console, WorkloadOptions options, IReadOnlyList<PolicySettings> policies)
+    {
+        // What the options cannot say alone (a region too small for the threads) is still a usage error.
+        if (options.Check() is { } problem)
+        {
+            console.Error.WriteLine($"perf run: {problem}.");
+            return ExitCodes.Usage;
+        }
+
+        List<WorkloadResult> results;
+        try
+        {
+            results = PolicyComparison.Run(console, options, policies);
+        }
+        catch (ArgumentException refused)
+        {
+            console.Error.WriteLine($"perf run: {refused.Message}.");
+            return ExitCodes.Usage;
+        }
+
+        WorkloadReport.Write(console.Out, $"perf run {options.Kind.ToString().ToLowerInvariant()}", results);
+        return ExitCodes.Success;
+    }
+}
