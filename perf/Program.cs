@@ -17,6 +17,7 @@ internal static class Program
         root.Add(RunCommand.Create(console));
         root.Add(ReplayCommand.Create(console));
         root.Add(ScaleCommand.Create(console));
+        root.Add(TraceCommand.Create(console));
         return root;
     }
 

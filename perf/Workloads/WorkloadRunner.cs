@@ -32,6 +32,9 @@ internal static class WorkloadRunner
         return Run(options, AccessPattern.For(options), progress, inspect);
     }
 
+    /// <summary>How often a traced run writes the buddy allocator's free areas.</summary>
+    private static readonly TimeSpan SnapshotInterval = TimeSpan.FromMilliseconds(5);
+
     /// <summary>As <see cref="Run(WorkloadOptions, WorkProgress?, Action{WorkloadResult, Machine, AddressSpace}?)"/>, with a pattern of the caller's instead of <see cref="WorkloadOptions.Kind"/>'s.</summary>
     public static WorkloadResult Run(WorkloadOptions options, AccessPattern pattern, WorkProgress? progress = null, Action<WorkloadResult, Machine, AddressSpace>? inspect = null)
     {
@@ -48,6 +51,11 @@ internal static class WorkloadRunner
 
         WorkloadSlice[] slices = CreateSlices(options, space, progress);
         progress?.Plan(slices.Sum(s => s.Pages) * options.Iterations);
+
+        // Traced, the buddy allocator's free areas every few milliseconds: perf report plots them over time.
+        using Timer? snapshots = LargeFoliosEventSource.Log.IsEnabled()
+            ? new Timer(static state => ((Arena)state!).TraceFreeAreas(), arena, TimeSpan.Zero, SnapshotInterval)
+            : null;
 
         var clock = Stopwatch.StartNew();
         int iterations = 0;
@@ -67,6 +75,8 @@ internal static class WorkloadRunner
         // Linux's /proc/buddyinfo leaves out the per-CPU lists; drained, the free lists show
         // every free page and what the live folios did to them.
         arena.DrainPerCpuCaches();
+        snapshots?.Dispose();
+        arena.TraceFreeAreas();
         var result = new WorkloadResult(options, machine, space)
         {
             Failure = failure,

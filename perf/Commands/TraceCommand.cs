@@ -1,0 +1,170 @@
+using System;
+using System.Collections.Generic;
+using System.CommandLine;
+using System.CommandLine.Parsing;
+using System.Diagnostics.Tracing;
+using System.IO;
+using System.Linq;
+using System.Threading.Tasks;
+using LargeFolios.BuddyAllocator;
+using LargeFolios.Perf.Cli;
+using LargeFolios.Perf.Policies;
+using LargeFolios.Perf.Reports;
+using LargeFolios.Perf.Tracing;
+using LargeFolios.Perf.Workloads;
+using Microsoft.Diagnostics.NETCore.Client;
+
+namespace LargeFolios.Perf.Commands;
+
+/// <summary>
+/// <c>perf trace WORKLOAD</c>: <c>perf run</c>'s workload with an EventPipe session on the
+/// LargeFolios-Allocator provider, written to a <c>.nettrace</c> file for <c>perf report</c>,
+/// PerfView or TraceEvent. By default the workload runs in a child process started suspended, so
+/// the session sees it from its first event, as <c>dotnet-trace collect -- CMD</c> does;
+/// <c>--in-process</c> traces this process instead.
+/// </summary>
+internal static class TraceCommand
+{
+    /// <summary>The hidden flag a child is started with: run the workload, the parent holds the session.</summary>
+    private const string ChildFlag = "--traced-child";
+
+    /// <summary>Creates the command.</summary>
+    public static Command Create(CliConsole console)
+    {
+        ArgumentNullException.ThrowIfNull(console);
+        var arguments = new WorkloadArguments();
+        var output = new Option<FileInfo>("--output", "-o")
+        {
+            Description = "The trace file.",
+            HelpName = "FILE",
+            DefaultValueFactory = _ => new FileInfo("perf.nettrace"),
+        };
+        var keywords = new Option<EventKeywords>("--keywords", "-k")
+        {
+            Description = "The provider's keywords: " + TraceKeywords.Syntax + " [default: all].",
+            HelpName = "KEYWORDS",
+            DefaultValueFactory = _ => LargeFoliosEventSource.AllKeywords,
+            CustomParser = ParseKeywords,
+        };
+        var level = new Option<EventLevel>("--level", "-l")
+        {
+            Description = "verbose (every allocation, free and fault) or informational (splits, madvise, munmap, snapshots) [default: verbose].",
+            HelpName = "verbose|informational",
+            DefaultValueFactory = _ => EventLevel.Verbose,
+            CustomParser = ParseLevel,
+        };
+        var inProcess = new Option<bool>("--in-process") { Description = "Trace this process, not a child started suspended." };
+        var stacks = new Option<bool>("--stacks") { Description = "Record a stack per event (dotnet-trace's default; about ten times the cost of an event)." };
+        var buffer = CliOptions.Count("--buffer", null, 256, 1, 4096, "a size in megabytes",
+            "The runtime's event buffer in MB; events that find it full are dropped.");
+        var child = new Option<bool>(ChildFlag) { Hidden = true };
+
+        var command = new Command("trace", "Run a workload as 'perf run' does and write the library's events to a .nettrace file (EventPipe).");
+        arguments.AddTo(command);
+        foreach (Option option in new Option[] { output, keywords, level, inProcess, stacks, buffer, child })
+            command.Add(option);
+        command.SetAction(async (parsed, _) =>
+        {
+            WorkloadOptions options = arguments.GetOptions(parsed);
+            IReadOnlyList<PolicySettings> policies = arguments.GetPolicies(parsed);
+            if (parsed.GetValue(child))
+                return RunWorkload(console, options, policies);
+
+            var settings = new TraceSettings(parsed.GetValue(output)!.FullName, parsed.GetValue(keywords), parsed.GetValue(level),
+                parsed.GetValue(stacks), parsed.GetValue(buffer));
+            return parsed.GetValue(inProcess)
+                ? await TraceInProcessAsync(console, settings, options, policies)
+                : await TraceChildAsync(console, settings, parsed);
+        });
+        return command;
+    }
+
+    private static async Task<int> TraceInProcessAsync(CliConsole console, TraceSettings settings, WorkloadOptions options, IReadOnlyList<PolicySettings> policies)
+    {
+        if (options.Check() is { } problem)
+            return Usage(console, problem);
+        int status = await TraceSession.InProcessAsync(settings, () => RunWorkload(console, options, policies));
+        return Written(console, settings, status);
+    }
+
+    private static async Task<int> TraceChildAsync(CliConsole console, TraceSettings settings, ParseResult parsed)
+    {
+        // The child parses the same command line, and knows by the flag to run the workload only.
+        string[] arguments = [.. parsed.Tokens.Select(token => token.Value), ChildFlag];
+        int status;
+        try
+        {
+            status = await TraceSession.ChildAsync(settings, TraceSession.Self(arguments));
+        }
+        catch (Exception failure) when (failure is ServerNotAvailableException or TimeoutException or OperationCanceledException or UnsupportedCommandException)
+        {
+            console.Error.WriteLine($"perf trace: could not trace the child process: {failure.Message}");
+            return ExitCodes.Failure;
+        }
+
+        return Written(console, settings, status);
+    }
+
+    /// <summary>The workload and its report, as <c>perf run</c> prints it.</summary>
+    private static int RunWorkload(CliConsole console, WorkloadOptions options, IReadOnlyList<PolicySettings> policies)
+    {
+        if (options.Check() is { } problem)
+            return Usage(console, problem);
+        // No warm-up run, unlike perf run's: its events would be in the trace too. The first
+        // faults of a traced run include the JIT's compilation of the fault path.
+        var results = new List<WorkloadResult>();
+        try
+        {
+            var parts = policies.Select(policy => (policy.Name, Progress: new WorkProgress())).ToList();
+            results = console.Progress.Run(parts, () => parts.Select((part, i) => WorkloadRunner.Run(options with { Policy = policies[i] }, part.Progress)).ToList());
+        }
+        catch (ArgumentException refused)
+        {
+            return Usage(console, refused.Message);
+        }
+
+        WorkloadReport.Write(console.Out, $"perf trace {options.Kind.ToString().ToLowerInvariant()}", results);
+        return ExitCodes.Success;
+    }
+
+    private static int Written(CliConsole console, TraceSettings settings, int status)
+    {
+        var file = new FileInfo(settings.OutputPath);
+        long bytes = file.Exists ? file.Length : 0;
+        console.Error.WriteLine($"perf trace: wrote {settings.OutputPath} ({bytes / (1024.0 * 1024.0):F1} MiB); read it with 'perf report {settings.OutputPath}'.");
+        return status;
+    }
+
+    private static int Usage(CliConsole console, string problem)
+    {
+        console.Error.WriteLine($"perf trace: {problem}.");
+        return ExitCodes.Usage;
+    }
+
+    private static EventKeywords ParseKeywords(ArgumentResult result)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+        if (TraceKeywords.TryParse(text, out EventKeywords keywords, out string? error))
+            return keywords;
+        result.AddError($"--keywords: {error}.");
+        return 0;
+    }
+
+    private static EventLevel ParseLevel(ArgumentResult result)
+    {
+        string text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
+        switch (text.ToLowerInvariant())
+        {
+            case "verbose":
+            case "5":
+                return EventLevel.Verbose;
+            case "informational":
+            case "info":
+            case "4":
+                return EventLevel.Informational;
+            default:
+                result.AddError($"--level: \"{text}\" is not a level; expected verbose or informational.");
+                return EventLevel.Verbose;
+        }
+    }
+}

@@ -1,0 +1,109 @@
+using System;
+using System.Diagnostics;
+using System.IO;
+using System.Linq;
+using System.Threading;
+using System.Threading.Tasks;
+using LargeFolios.BuddyAllocator;
+using Microsoft.Diagnostics.NETCore.Client;
+
+namespace LargeFolios.Perf.Tracing;
+
+/// <summary>
+/// Collects a <c>.nettrace</c> of the LargeFolios-Allocator provider, either of this process or of
+/// a child process, through the runtime's diagnostic port (Microsoft.Diagnostics.NETCore.Client,
+/// the library dotnet-trace is built on).
+/// </summary>
+/// <remarks>
+/// A child is started suspended (<c>DOTNET_DefaultDiagnosticPortSuspend=1</c>: the runtime waits
+/// on its diagnostic port before running any managed code), the session is started, and only then
+/// is the runtime resumed, so no event of the workload is lost. The session ends when the child
+/// exits and its stream is drained.
+/// </remarks>
+internal static class TraceSession
+{
+    private static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(30);
+
+    /// <summary>Traces <paramref name="workload"/> run in this process.</summary>
+    /// <returns>What <paramref name="workload"/> returned.</returns>
+    public static async Task<T> InProcessAsync<T>(TraceSettings settings, Func<T> workload)
+    {
+        var client = new DiagnosticsClient(Environment.ProcessId);
+        await using FileStream output = CreateOutput(settings.OutputPath);
+        using EventPipeSession session = client.StartEventPipeSession(settings.ToConfiguration());
+        Task copy = session.EventStream.CopyToAsync(output);
+
+        // The runtime enables the provider before the start command returns; the wait only guards
+        // against a provider that refused the session (it would log why to the trace).
+        SpinWait.SpinUntil(() => LargeFoliosEventSource.Log.IsEnabled(), TimeSpan.FromSeconds(5));
+        try
+        {
+            return workload();
+        }
+        finally
+        {
+            session.Stop();
+            await copy;
+        }
+    }
+
+    /// <summary>Starts <paramref name="child"/> suspended, traces it until it exits, and returns its exit status.</summary>
+    public static async Task<int> ChildAsync(TraceSettings settings, ProcessStartInfo child)
+    {
+        child.Environment["DOTNET_DefaultDiagnosticPortSuspend"] = "1";
+        child.UseShellExecute = false;
+        using Process process = Process.Start(child) ?? throw new InvalidOperationException($"Could not start {child.FileName}.");
+        try
+        {
+            await WaitForDiagnosticPortAsync(process);
+            var client = new DiagnosticsClient(process.Id);
+            await using FileStream output = CreateOutput(settings.OutputPath);
+            using EventPipeSession session = await client.StartEventPipeSessionAsync(settings.ToConfiguration(), CancellationToken.None);
+            Task copy = session.EventStream.CopyToAsync(output);
+            client.ResumeRuntime();
+            await process.WaitForExitAsync();
+            await copy;
+            return process.ExitCode;
+        }
+        catch
+        {
+            if (!process.HasExited)
+                process.Kill(entireProcessTree: true);
+            throw;
+        }
+    }
+
+    /// <summary>Waits until the suspended child's runtime has opened its diagnostic port (a socket named after its process id).</summary>
+    private static async Task WaitForDiagnosticPortAsync(Process process)
+    {
+        var waited = Stopwatch.StartNew();
+        while (!DiagnosticsClient.GetPublishedProcesses().Contains(process.Id))
+        {
+            if (process.HasExited)
+                throw new InvalidOperationException($"The child exited (status {process.ExitCode}) before its runtime opened a diagnostic port.");
+            if (waited.Elapsed > ConnectTimeout)
+                throw new TimeoutException($"The child's runtime opened no diagnostic port in {ConnectTimeout.TotalSeconds:F0} s.");
+            await Task.Delay(10);
+        }
+    }
+
+    /// <summary>How to start this program again with <paramref name="arguments"/>: its own executable, or <c>dotnet perf.dll</c>.</summary>
+    public static ProcessStartInfo Self(params string[] arguments)
+    {
+        string host = Environment.ProcessPath ?? throw new InvalidOperationException("The process has no path to start again.");
+        var start = new ProcessStartInfo(host);
+        if (Path.GetFileNameWithoutExtension(host).Equals("dotnet", StringComparison.OrdinalIgnoreCase))
+            start.ArgumentList.Add(typeof(TraceSession).Assembly.Location);
+        foreach (string argument in arguments)
+            start.ArgumentList.Add(argument);
+        return start;
+    }
+
+    private static FileStream CreateOutput(string path)
+    {
+        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
+        if (directory != null)
+            Directory.CreateDirectory(directory);
+        return new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16, useAsync: true);
+    }
+}
