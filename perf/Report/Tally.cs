@@ -1,6 +1,5 @@
 using System.Collections;
 using System.Collections.Generic;
-using System.Linq;
 
 namespace LargeFolios.Perf.Report;
 
@@ -33,9 +32,6 @@ internal sealed class Tally<TKey> : IEnumerable<KeyValuePair<TKey, long>>
         _counts[key] = _counts.GetValueOrDefault(key) + amount;
         Total += amount;
     }
-
-    /// <summary>The key with the largest count, or <paramref name="fallback"/> when there is none.</summary>
-    public TKey MostCommon(TKey fallback) => _counts.Count == 0 ? fallback : _counts.MaxBy(pair => pair.Value).Key;
 
     /// <inheritdoc/>
     public IEnumerator<KeyValuePair<TKey, long>> GetEnumerator() => _counts.GetEnumerator();

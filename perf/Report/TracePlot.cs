@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
 using LargeFolios.FaultPath;
@@ -56,6 +55,7 @@ internal static class TracePlot
         if (bars.Length > 0)
             plot.Add.Bars(bars).ValueLabelStyle.FontSize = 14;
         plot.Axes.Bottom.TickGenerator = ticks;
+        plot.Axes.Left.TickGenerator = new NumericAutomatic { IntegerTicksOnly = true };
         plot.Axes.SetLimitsX(-0.7, highest + 0.7);
         plot.Axes.Margins(bottom: 0);
     }

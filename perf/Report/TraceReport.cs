@@ -109,10 +109,15 @@ internal static class TraceReport
             return;
 
         Table table = NewTable("Kind", "Order", "Size", "Faults", "Share");
-        foreach (((FaultKind kind, int order), long count) in faults.ByKindAndOrder)
-            table.AddRow(KindName(kind), order.ToString(CultureInfo.InvariantCulture), ThpPolicy.SizeName(order), Count(count), Percent(count, faults.ByKind.Total));
-        foreach ((FaultKind kind, long count) in faults.ByKind.Where(_ => faults.ByKind.Count > 1))
-            table.AddRow($"all {KindName(kind)}", "", "", Count(count), Percent(count, faults.ByKind.Total));
+        foreach (IGrouping<FaultKind, KeyValuePair<(FaultKind Kind, int Order), long>> kind in faults.ByKindAndOrder.GroupBy(pair => pair.Key.Kind))
+        {
+            foreach (((_, int order), long count) in kind)
+                table.AddRow(KindName(kind.Key), order.ToString(CultureInfo.InvariantCulture), ThpPolicy.SizeName(order), Count(count), Percent(count, faults.ByKind.Total));
+            if (kind.Count() > 1)
+                table.AddRow($"{KindName(kind.Key)}, all orders", "", "", Count(faults.ByKind[kind.Key]), Percent(faults.ByKind[kind.Key], faults.ByKind.Total));
+        }
+
+        table.AddRow("all", "", "", Count(faults.ByKind.Total), "");
         console.Write(table);
         console.MarkupLine($"{Plural(faults.WriteFaults, "write fault")}, {Plural(faults.ReadFaults, "read fault")}; " +
             $"{Plural(faults.FallbacksByOrder.Total, "fallback")} to a lower order (per order under Folios by order).");
