@@ -70,13 +70,6 @@ public sealed class ReportTraceFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         System.IO.Directory.CreateDirectory(_directory);
-
-        // Construct the provider before any session listens: a session that is already running
-        // when it is constructed sends the enable command from inside the constructor, and if
-        // that happens inside an arena's zone lock (the first IsOn test of the process), the
-        // enable-time snapshot waits for that lock forever.
-        GC.KeepAlive(LargeFoliosEventSource.Log);
-
         await RecordAsync(TracePath, LargeFoliosEventSource.ProviderName, RunWorkload);
         await RecordAsync(EmptySessionPath, "LargeFolios-NoSuchProvider", () => { });
     }
