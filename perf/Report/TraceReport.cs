@@ -69,7 +69,7 @@ internal static class TraceReport
         if (Empty(console, orders.Count, "no folio allocated, freed, failed or fallen back from"))
             return;
 
-        Table table = NewTable("Order", "Size", "Allocated", "Share", "Freed", "Alloc failed", "Fault fallbacks");
+        Table table = NewTable("Order", "Size", "Allocated", "Share", "Freed", "Failed", "Fallbacks");
         foreach (int order in orders)
         {
             table.AddRow(order.ToString(CultureInfo.InvariantCulture), ThpPolicy.SizeName(order),
@@ -80,6 +80,8 @@ internal static class TraceReport
         table.AddRow("all", "", Count(allocations.AllocatedByOrder.Total), "", Count(allocations.FreedByOrder.Total),
             Count(allocations.FailedByOrder.Total), Count(faults.FallbacksByOrder.Total));
         console.Write(table);
+        console.MarkupLine("[dim]Failed: no free block even after draining the per-CPU caches (AllocationFailed). " +
+            "Fallbacks: a fault gave up the order for a lower one (FaultFallback).[/]");
         console.MarkupLine($"Buddy core: {Plural(allocations.BlockSplits, "free block")} split to serve smaller orders, {Plural(allocations.BlockMerges, "freed block")} merged with their buddies.");
     }
 
@@ -90,15 +92,14 @@ internal static class TraceReport
         if (Empty(console, allocations.Timeline.Count, "no folio allocated"))
             return;
 
+        // Short headers: a column per order must fit eleven of them in a terminal's width.
         int[] orders = allocations.AllocatedByOrder.Keys.ToArray();
-        Table table = NewTable(["Time (ms)", .. orders.Select(order => $"o{order} ({ThpPolicy.SizeName(order)})"), "All"]);
-        foreach (OrderTimelineBucket bucket in allocations.Timeline.Buckets(trace.StartMs, trace.EndMs, timeBuckets))
-        {
-            string span = $"{Decimal(bucket.StartMs, 1)} - {Decimal(bucket.EndMs, 1)}";
-            table.AddRow([span, .. orders.Select(order => Count(bucket.ByOrder[order])), Count(bucket.ByOrder.Total)]);
-        }
-
+        IReadOnlyList<OrderTimelineBucket> buckets = allocations.Timeline.Buckets(trace.StartMs, trace.EndMs, timeBuckets);
+        Table table = NewTable(["From (ms)", .. orders.Select(order => $"o{order}"), "All"]);
+        foreach (OrderTimelineBucket bucket in buckets)
+            table.AddRow([Decimal(bucket.StartMs, 1), .. orders.Select(order => Count(bucket.ByOrder[order])), Count(bucket.ByOrder.Total)]);
         console.Write(table);
+        console.MarkupLine($"[dim]{Plural(buckets.Count, "bucket")} of {Milliseconds(buckets[0].EndMs - buckets[0].StartMs)}; o4 is order 4 ({ThpPolicy.SizeName(4)}).[/]");
     }
 
     private static void WriteFaults(AllocatorTrace trace, IAnsiConsole console)
@@ -131,13 +132,14 @@ internal static class TraceReport
         if (Empty(console, pairs.Samples.Count + pairs.UnpairedStarts + pairs.UnpairedStops, "no faults"))
             return;
 
-        Table table = NewTable("Faults", "Count", "p50 (µs)", "p90 (µs)", "p99 (µs)", "p99.9 (µs)", "max (µs)");
+        Table table = NewTable("Faults (µs)", "Count", "p50", "p90", "p99", "p99.9", "max");
         AddLatencyRow(table, "all", faults.Latency);
         foreach ((FaultKind kind, LatencySummary latency) in faults.LatencyByKind)
-            AddLatencyRow(table, $"kind {KindName(kind)}", latency);
+            AddLatencyRow(table, KindName(kind), latency);
         foreach ((int order, LatencySummary latency) in faults.LatencyByFolioOrder)
-            AddLatencyRow(table, $"folio order {order} ({ThpPolicy.SizeName(order)})", latency);
+            AddLatencyRow(table, $"order {order} ({ThpPolicy.SizeName(order)})", latency);
         console.Write(table);
+        console.MarkupLine("[dim]By kind, then by the order of the folio the fault allocated.[/]");
         if (pairs.UnpairedStarts + pairs.UnpairedStops > 0)
         {
             console.MarkupLine($"[yellow]Not timed:[/] {Count(pairs.UnpairedStarts)} starts without a stop, {Count(pairs.UnpairedStops)} stops without a start " +
@@ -312,7 +314,14 @@ internal static class TraceReport
 
     private static string Milliseconds(double value) => Decimal(value, 1) + " ms";
 
-    private static string Micro(double nanoseconds) => double.IsFinite(nanoseconds) ? Decimal(nanoseconds / 1000, 2) : "-";
+    /// <summary>Microseconds to three significant figures or whole: 0.82, 10.7, 716, 9,293.</summary>
+    private static string Micro(double nanoseconds)
+    {
+        if (!double.IsFinite(nanoseconds))
+            return "-";
+        double micro = nanoseconds / 1000;
+        return micro < 10 ? Decimal(micro, 2) : micro < 100 ? Decimal(micro, 1) : Count((long)Math.Round(micro));
+    }
 
     private static string Percent(long part, long whole) => whole == 0 ? "-" : Decimal(100.0 * part / whole, 1) + " %";
 

@@ -37,7 +37,8 @@ public sealed class ReportRenderTests(ReportTraceFixture fixture)
         // A row of each table the workload must fill.
         Assert.Matches(@"│ Folio\s+│\s+4 │\s+64kB │\s+8 │", report);
         Assert.Matches(@"│ PmdFolio\s+│\s+9 │\s+2048kB │\s+1 │", report);
-        Assert.Matches(@"│ kind ZeroPage\s+│\s+1 │", report);
+        Assert.Matches(@"│ ZeroPage\s+│\s+1 │", report);
+        Assert.Matches(@"│ order 9 \(2048kB\)\s+│\s+1 │", report);
         Assert.Matches(@"│ 4 \(64kB\)\s+│\s+0 \(4kB\) │\s+3 │", report);
         Assert.Matches(@"│ invalid order \(order 1, or not below the folio's\)\s+│\s+16 │", report);
         Assert.Matches(@"│ madvise dontneed\s+│\s+1 │\s+│\s+8 │", report);
