@@ -82,8 +82,8 @@ internal sealed class AllocatorTraceBuilder
         Fold(id, data, arenaId ?? 0, timeMs);
     }
 
-    /// <summary>The trace so far, with warnings for <paramref name="eventsLost"/> and anything else amiss.</summary>
-    public AllocatorTrace Build(long eventsLost) => new()
+    /// <summary>The trace so far, with warnings for <paramref name="eventsLost"/>, <paramref name="doubt"/> and anything else amiss.</summary>
+    public AllocatorTrace Build(long eventsLost, string? doubt = null) => new()
     {
         Path = _path,
         ArenaFilter = _arenaFilter,
@@ -101,7 +101,7 @@ internal sealed class AllocatorTraceBuilder
             .Select(pair => new FreeAreaSnapshot(pair.Key.ArenaId, pair.Key.Number, pair.Value.TimeMs, pair.Value.FreeBlocks))
             .OrderBy(snapshot => snapshot.TimeMs).ThenBy(snapshot => snapshot.Number)
             .ToList(),
-        Warnings = Warnings(eventsLost),
+        Warnings = Warnings(eventsLost, doubt),
     };
 
     private void Fold(int id, TraceEvent data, int arenaId, double timeMs)
@@ -225,9 +225,11 @@ internal sealed class AllocatorTraceBuilder
         snapshot.FreeBlocks[order] = freeBlocks;
     }
 
-    private List<string> Warnings(long eventsLost)
+    private List<string> Warnings(long eventsLost, string? doubt)
     {
         var warnings = new List<string>();
+        if (doubt is not null)
+            warnings.Add(doubt);
         if (eventsLost > 0)
             warnings.Add($"the session lost {eventsLost} events (its buffers overflowed): every count below is a lower bound");
         foreach (string message in _providerMessages.Distinct())

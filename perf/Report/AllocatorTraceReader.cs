@@ -14,9 +14,9 @@ namespace LargeFolios.Perf.Report;
 /// short at any point (the header, a block, or only the final byte), "Failed to read ..." for
 /// damaged blocks; damaged lengths also give <see cref="ArgumentOutOfRangeException"/> or a huge
 /// allocation's <see cref="OutOfMemoryException"/>. A cut trace has already delivered the events
-/// before the cut when the exception comes, so the reader looks at the file itself first: the
-/// magic at the front tells a trace from anything else, and the end marker at the back a
-/// complete trace from a truncated one.
+/// before the cut when the exception comes, so nothing read is kept. The reader looks at the file
+/// itself too: the magic at the front tells a trace from anything else, and the end marker at the
+/// back a complete trace from a truncated one.
 /// </remarks>
 internal static class AllocatorTraceReader
 {
@@ -41,15 +41,16 @@ internal static class AllocatorTraceReader
                 builder.Add(data);
             };
             source.Process();
-            if (!complete)
-                throw Truncated(path, events, "TraceEvent read it without noticing");
-            return builder.Build(source.EventsLost);
+
+            // Every cut tried so far makes TraceEvent throw; a format whose last byte is not the
+            // marker would not, and deserves its report, with a word of doubt.
+            return builder.Build(source.EventsLost, complete ? null : $"the file does not end with the end-of-stream marker (byte {EndOfStreamTag}): it may be truncated");
         }
         catch (InvalidDataException e)
         {
             throw new TraceFileException(path, TraceFileProblem.Corrupt, $"corrupt trace: {e.Message}", e);
         }
-        catch (Exception e) when (e is FormatException or EndOfStreamException or ArgumentOutOfRangeException or OverflowException or OutOfMemoryException)
+        catch (Exception e) when (e is FormatException or EndOfStreamException or ArgumentOutOfRangeException or OutOfMemoryException)
         {
             // The end marker missing, or TraceEvent running out of bytes before it: a cut, not damage.
             if (!complete || e is EndOfStreamException || e.Message.Contains("past end of stream", StringComparison.Ordinal))

@@ -14,14 +14,18 @@ internal static class EventPayload
 {
     /// <summary>The field as a 32-bit integer.</summary>
     /// <exception cref="InvalidDataException">The event has no such field, or not a number in it.</exception>
-    public static int Int32(this TraceEvent data, string field) => checked((int)Int64(data, field));
+    public static int Int32(this TraceEvent data, string field)
+    {
+        long value = Int64(data, field);
+        return value is >= int.MinValue and <= int.MaxValue ? (int)value : throw OutOfRange(data, field, value);
+    }
 
     /// <summary>The field as a 64-bit integer (booleans read as 0 or 1).</summary>
     /// <exception cref="InvalidDataException">The event has no such field, or not a number in it.</exception>
     public static long Int64(this TraceEvent data, string field) => Value(data, field) switch
     {
         bool flag => flag ? 1 : 0,
-        ulong big => checked((long)big),
+        ulong big => big <= long.MaxValue ? (long)big : throw OutOfRange(data, field, big),
         IConvertible number => number.ToInt64(CultureInfo.InvariantCulture),
         object other => throw Mistyped(data, field, other),
     };
@@ -67,6 +71,9 @@ internal static class EventPayload
 
     private static InvalidDataException Mistyped(TraceEvent data, string field, object value) =>
         new($"event {Name(data)} has a {value.GetType().Name} in its {field} field, not a number");
+
+    private static InvalidDataException OutOfRange(TraceEvent data, string field, object value) =>
+        new($"event {Name(data)} has {field} {value}, out of range for the field");
 
     private static string Name(TraceEvent data) => $"{data.EventName} (id {(int)data.ID})";
 }

@@ -36,6 +36,19 @@ public sealed class ReportTruncatedTraceTests(ReportTraceFixture fixture)
     }
 
     [Fact]
+    public void A_trace_that_reads_whole_without_the_end_marker_is_reported_with_a_doubt()
+    {
+        // Bytes after the end-of-stream marker: TraceEvent stops at the marker and never sees them.
+        byte[] whole = File.ReadAllBytes(fixture.TracePath);
+        string path = Path.Combine(fixture.Directory, "trailing.nettrace");
+        File.WriteAllBytes(path, [.. whole, 0]);
+
+        AllocatorTrace trace = AllocatorTrace.Load(path, fixture.ArenaId);
+        Assert.Equal(fixture.Allocations, trace.Allocations.AllocatedByOrder.Total);
+        Assert.Equal("the file does not end with the end-of-stream marker (byte 1): it may be truncated", Assert.Single(trace.Warnings));
+    }
+
+    [Fact]
     public void Damaged_bytes_give_a_trace_or_a_trace_file_error()
     {
         byte[] whole = File.ReadAllBytes(fixture.TracePath);
