@@ -1,0 +1,28 @@
+using LargeFolios.FaultPath;
+
+namespace LargeFolios.Perf.Report;
+
+/// <summary>The system calls that shape an address space: mmap, munmap and madvise, with the pages each unmapped.</summary>
+internal sealed class MappingStats
+{
+    /// <summary>mmap calls (Mmap).</summary>
+    public long Mmaps { get; set; }
+
+    /// <summary>Bytes they mapped.</summary>
+    public ulong MmapBytes { get; set; }
+
+    /// <summary>munmap calls (Munmap).</summary>
+    public long Munmaps { get; set; }
+
+    /// <summary>Bytes they unmapped.</summary>
+    public ulong MunmapBytes { get; set; }
+
+    /// <summary>Resident pages they zapped.</summary>
+    public long MunmapPagesZapped { get; set; }
+
+    /// <summary>madvise calls, by advice (Madvise); an advice this build does not name keeps its number.</summary>
+    public Tally<MadviseAdvice> MadviseCalls { get; } = new();
+
+    /// <summary>Pages zapped per advice: dontneed's unmapped pages, free's pages remapped to the zero page.</summary>
+    public Tally<MadviseAdvice> MadvisePagesZapped { get; } = new();
+}

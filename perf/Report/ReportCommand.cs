@@ -1,0 +1,73 @@
+using System;
+using System.CommandLine;
+using System.IO;
+using Spectre.Console;
+
+namespace LargeFolios.Perf.Report;
+
+/// <summary>
+/// <c>perf report FILE.nettrace [--plot FILE.png] [--arena ID]</c>: reads a trace of the
+/// <c>LargeFolios-Allocator</c> provider and prints what it says (<see cref="TraceReport"/>), and
+/// with <c>--plot</c> draws the order histogram and the free areas over time (<see cref="TracePlot"/>).
+/// Exit 0; 2 when the trace cannot be read or the plot cannot be written, with one line on
+/// standard error that names the file and the problem.
+/// </summary>
+internal static class ReportCommand
+{
+    /// <summary>The exit code for a file that cannot be read or written.</summary>
+    public const int BadFile = 2;
+
+    /// <summary>Creates the command, writing the report to <paramref name="console"/> and errors to standard error.</summary>
+    public static Command Create(IAnsiConsole console) => Create(console, Console.Error);
+
+    /// <summary>Creates the command, writing the report to <paramref name="console"/> and errors to <paramref name="error"/>.</summary>
+    public static Command Create(IAnsiConsole console, TextWriter error)
+    {
+        ArgumentNullException.ThrowIfNull(console);
+        ArgumentNullException.ThrowIfNull(error);
+        var file = new Argument<FileInfo>("FILE") { Description = "The .nettrace file (dotnet-trace collect --providers LargeFolios-Allocator:0x3F:5)." };
+        var plot = new Option<FileInfo?>("--plot") { Description = "Also draw the order histogram and the free pages per order over time into this PNG." };
+        var arena = new Option<int?>("--arena") { Description = "Only this arena's events (a trace of several arenas mixes them)." };
+        var command = new Command("report", "Report on an allocator trace: folio orders, faults and their latency, splits, per-CPU caches, page tables, free areas.")
+        {
+            file,
+            plot,
+            arena,
+        };
+        command.SetAction(parsed => Run(parsed.GetValue(file)!, parsed.GetValue(plot), parsed.GetValue(arena), console, error));
+        return command;
+    }
+
+    /// <summary>Reads <paramref name="file"/>, writes the report, and draws the plot when asked.</summary>
+    internal static int Run(FileInfo file, FileInfo? plot, int? arena, IAnsiConsole console, TextWriter error)
+    {
+        AllocatorTrace trace;
+        try
+        {
+            trace = AllocatorTrace.Load(file.ToString(), arena);
+        }
+        catch (TraceFileException e)
+        {
+            error.WriteLine($"perf report: {e.Message.ReplaceLineEndings(" ")}");
+            return BadFile;
+        }
+
+        TraceReport.Write(trace, console);
+        if (plot is null)
+            return 0;
+
+        try
+        {
+            TracePlot.Save(trace, plot.FullName);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"perf report: {plot}: cannot write the plot: {e.Message.ReplaceLineEndings(" ")}");
+            return BadFile;
+        }
+
+        console.WriteLine();
+        console.MarkupLine($"Plot: [bold]{Markup.Escape(plot.ToString())}[/] (left: folios allocated per order; right: buddy free pages per order over time).");
+        return 0;
+    }
+}
