@@ -18,6 +18,7 @@ internal static class Program
         root.Add(ReplayCommand.Create(console));
         root.Add(ScaleCommand.Create(console));
         root.Add(TraceCommand.Create(console));
+        root.Add(ReportCommand.Create(console));
         return root;
     }
 

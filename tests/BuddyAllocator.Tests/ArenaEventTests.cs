@@ -15,8 +15,25 @@ namespace LargeFolios.BuddyAllocator.Tests;
 /// must do (the end-to-end EventPipe path is tested in FaultPath.Tests), and the allocation and
 /// free counters behind the metrics.
 /// </summary>
+[Collection(ListenerCollection.Name)]
 public sealed class ArenaEventTests
 {
+    [Fact]
+    public void The_hot_path_guard_follows_the_listeners()
+    {
+        Assert.False(LargeFoliosEventSource.IsOn);
+        using (var listener = new ArenaListener(0))
+        {
+            Assert.True(LargeFoliosEventSource.IsOn);
+            listener.DisableEvents(LargeFoliosEventSource.Log);
+            Assert.False(LargeFoliosEventSource.IsOn);
+            listener.EnableEvents(LargeFoliosEventSource.Log, EventLevel.Informational, LargeFoliosEventSource.Keywords.FolioSplit);
+            Assert.True(LargeFoliosEventSource.IsOn);
+        }
+
+        Assert.False(LargeFoliosEventSource.IsOn);
+    }
+
     [Fact]
     public void A_cold_allocation_splits_a_max_order_block_refills_the_cache_and_says_so()
     {

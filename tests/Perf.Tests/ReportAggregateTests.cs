@@ -1,6 +1,6 @@
 using System.Linq;
 using LargeFolios.FaultPath;
-using LargeFolios.Perf.Report;
+using LargeFolios.Perf.TraceAnalysis;
 using Xunit;
 
 namespace LargeFolios.Perf.Tests;

@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.IO;
 using System.Linq;
-using LargeFolios.Perf.Report;
+using LargeFolios.Perf.Commands;
+using LargeFolios.Perf.TraceAnalysis;
 using Xunit;
 
 namespace LargeFolios.Perf.Tests;

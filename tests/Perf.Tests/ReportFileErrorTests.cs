@@ -1,6 +1,6 @@
 using System;
 using System.IO;
-using LargeFolios.Perf.Report;
+using LargeFolios.Perf.TraceAnalysis;
 using Xunit;
 
 namespace LargeFolios.Perf.Tests;

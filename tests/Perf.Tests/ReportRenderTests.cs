@@ -1,5 +1,5 @@
 using System.IO;
-using LargeFolios.Perf.Report;
+using LargeFolios.Perf.TraceAnalysis;
 using Xunit;
 
 namespace LargeFolios.Perf.Tests;

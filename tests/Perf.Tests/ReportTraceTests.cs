@@ -1,7 +1,7 @@
 using System.Linq;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
-using LargeFolios.Perf.Report;
+using LargeFolios.Perf.TraceAnalysis;
 using Xunit;
 
 namespace LargeFolios.Perf.Tests;

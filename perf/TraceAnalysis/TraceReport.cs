@@ -6,7 +6,7 @@ using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
 using Spectre.Console;
 
-namespace LargeFolios.Perf.Report;
+namespace LargeFolios.Perf.TraceAnalysis;
 
 /// <summary>
 /// <c>perf report</c>'s text: an <see cref="AllocatorTrace"/> as Spectre tables, one section per

@@ -1,9 +1,11 @@
 using System;
 using System.CommandLine;
 using System.IO;
+using LargeFolios.Perf.Cli;
+using LargeFolios.Perf.TraceAnalysis;
 using Spectre.Console;
 
-namespace LargeFolios.Perf.Report;
+namespace LargeFolios.Perf.Commands;
 
 /// <summary>
 /// <c>perf report FILE.nettrace [--plot FILE.png] [--arena ID]</c>: reads a trace of the
@@ -14,11 +16,12 @@ namespace LargeFolios.Perf.Report;
 /// </summary>
 internal static class ReportCommand
 {
-    /// <summary>The exit code for a file that cannot be read or written.</summary>
-    public const int BadFile = 2;
-
-    /// <summary>Creates the command, writing the report to <paramref name="console"/> and errors to standard error.</summary>
-    public static Command Create(IAnsiConsole console) => Create(console, Console.Error);
+    /// <summary>Creates the command, writing the report to <see cref="CliConsole.Out"/> and errors to <see cref="CliConsole.Error"/>.</summary>
+    public static Command Create(CliConsole console)
+    {
+        ArgumentNullException.ThrowIfNull(console);
+        return Create(console.Out, console.Error);
+    }
 
     /// <summary>Creates the command, writing the report to <paramref name="console"/> and errors to <paramref name="error"/>.</summary>
     public static Command Create(IAnsiConsole console, TextWriter error)
@@ -49,12 +52,12 @@ internal static class ReportCommand
         catch (TraceFileException e)
         {
             error.WriteLine($"perf report: {e.Message.ReplaceLineEndings(" ")}");
-            return BadFile;
+            return ExitCodes.Usage;
         }
 
         TraceReport.Write(trace, console);
         if (plot is null)
-            return 0;
+            return ExitCodes.Success;
 
         try
         {
@@ -63,11 +66,11 @@ internal static class ReportCommand
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             error.WriteLine($"perf report: {plot}: cannot write the plot: {e.Message.ReplaceLineEndings(" ")}");
-            return BadFile;
+            return ExitCodes.Usage;
         }
 
         console.WriteLine();
         console.MarkupLine($"Plot: [bold]{Markup.Escape(plot.ToString())}[/] (left: folios allocated per order; right: buddy free pages per order over time).");
-        return 0;
+        return ExitCodes.Success;
     }
 }

@@ -7,7 +7,7 @@ using LargeFolios.FaultPath;
 using Microsoft.Diagnostics.Tracing;
 using Ids = LargeFolios.BuddyAllocator.LargeFoliosEventSource.EventIds;
 
-namespace LargeFolios.Perf.Report;
+namespace LargeFolios.Perf.TraceAnalysis;
 
 /// <summary>
 /// Folds the provider's events, one at a time and in trace order, into an <see cref="AllocatorTrace"/>.

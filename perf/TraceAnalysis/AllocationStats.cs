@@ -1,4 +1,4 @@
-namespace LargeFolios.Perf.Report;
+namespace LargeFolios.Perf.TraceAnalysis;
 
 /// <summary>
 /// The buddy allocator's side of a trace: folios handed out and freed per order, allocations that

@@ -6,7 +6,7 @@ using ScottPlot;
 using ScottPlot.MultiplotLayouts;
 using ScottPlot.TickGenerators;
 
-namespace LargeFolios.Perf.Report;
+namespace LargeFolios.Perf.TraceAnalysis;
 
 /// <summary>
 /// <c>perf report --plot FILE.png</c>: one PNG, two panels side by side. Left, folios allocated per

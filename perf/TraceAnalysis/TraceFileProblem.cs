@@ -1,4 +1,4 @@
-namespace LargeFolios.Perf.Report;
+namespace LargeFolios.Perf.TraceAnalysis;
 
 /// <summary>Why a file could not be read as a trace.</summary>
 internal enum TraceFileProblem
