@@ -12,7 +12,6 @@ using LargeFolios.Perf.Policies;
 using LargeFolios.Perf.Reports;
 using LargeFolios.Perf.Tracing;
 using LargeFolios.Perf.Workloads;
-using Microsoft.Diagnostics.NETCore.Client;
 
 namespace LargeFolios.Perf.Commands;
 
@@ -72,6 +71,8 @@ internal static class TraceCommand
 
             var settings = new TraceSettings(parsed.GetValue(output)!.FullName, parsed.GetValue(keywords), parsed.GetValue(level),
                 parsed.GetValue(stacks), parsed.GetValue(buffer));
+            if (options.Check() is { } problem)
+                return Usage(console, problem);
             return parsed.GetValue(inProcess)
                 ? await TraceInProcessAsync(console, settings, options, policies)
                 : await TraceChildAsync(console, settings, parsed);
@@ -81,9 +82,17 @@ internal static class TraceCommand
 
     private static async Task<int> TraceInProcessAsync(CliConsole console, TraceSettings settings, WorkloadOptions options, IReadOnlyList<PolicySettings> policies)
     {
-        if (options.Check() is { } problem)
-            return Usage(console, problem);
-        int status = await TraceSession.InProcessAsync(settings, () => RunWorkload(console, options, policies));
+        int status;
+        try
+        {
+            status = await TraceSession.InProcessAsync(settings, () => RunWorkload(console, options, policies));
+        }
+        catch (TraceSessionException failure)
+        {
+            console.Error.WriteLine($"perf trace: {failure.Message}");
+            return ExitCodes.Failure;
+        }
+
         return Written(console, settings, status);
     }
 
@@ -96,9 +105,10 @@ internal static class TraceCommand
         {
             status = await TraceSession.ChildAsync(settings, TraceSession.Self(arguments));
         }
-        catch (Exception failure) when (failure is ServerNotAvailableException or TimeoutException or OperationCanceledException or UnsupportedCommandException)
+        catch (TraceSessionException failure)
         {
-            console.Error.WriteLine($"perf trace: could not trace the child process: {failure.Message}");
+            File.Delete(settings.OutputPath);
+            console.Error.WriteLine($"perf trace: {failure.Message}");
             return ExitCodes.Failure;
         }
 
@@ -127,11 +137,21 @@ internal static class TraceCommand
         return ExitCodes.Success;
     }
 
+    /// <summary>Says what became of the trace: written, kept beside a failed job, or removed when the workload never ran.</summary>
     private static int Written(CliConsole console, TraceSettings settings, int status)
     {
         var file = new FileInfo(settings.OutputPath);
+        if (status == ExitCodes.Usage)
+        {
+            // The child refused its options (what only the workload can check, such as the host's memory): nothing ran.
+            file.Delete();
+            console.Error.WriteLine("perf trace: the workload did not run; no trace written.");
+            return status;
+        }
+
         long bytes = file.Exists ? file.Length : 0;
-        console.Error.WriteLine($"perf trace: wrote {settings.OutputPath} ({bytes / (1024.0 * 1024.0):F1} MiB); read it with 'perf report {settings.OutputPath}'.");
+        string what = status == ExitCodes.Success ? "wrote" : $"the workload failed (status {status}); its trace is in";
+        console.Error.WriteLine($"perf trace: {what} {settings.OutputPath} ({bytes / (1024.0 * 1024.0):F1} MiB); read it with 'perf report {settings.OutputPath}'.");
         return status;
     }
 

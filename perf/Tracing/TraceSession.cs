@@ -26,11 +26,22 @@ internal static class TraceSession
 
     /// <summary>Traces <paramref name="workload"/> run in this process.</summary>
     /// <returns>What <paramref name="workload"/> returned.</returns>
+    /// <exception cref="TraceSessionException">No session could be opened on this process; the workload did not run.</exception>
     public static async Task<T> InProcessAsync<T>(TraceSettings settings, Func<T> workload)
     {
         var client = new DiagnosticsClient(Environment.ProcessId);
-        await using FileStream output = CreateOutput(settings.OutputPath);
-        using EventPipeSession session = client.StartEventPipeSession(settings.ToConfiguration());
+        EventPipeSession session;
+        try
+        {
+            session = client.StartEventPipeSession(settings.ToConfiguration());
+        }
+        catch (Exception failure) when (IsSessionFailure(failure))
+        {
+            throw new TraceSessionException($"could not open a session on this process: {failure.Message}{DiagnosticsHint()}", failure);
+        }
+
+        using EventPipeSession owned = session;
+        await using FileStream output = CreateOutput(settings.OutputPath);   // only once there is a session to fill it
         Task copy = session.EventStream.CopyToAsync(output);
 
         // The runtime enables the provider before the start command returns; the wait only guards
@@ -48,30 +59,52 @@ internal static class TraceSession
     }
 
     /// <summary>Starts <paramref name="child"/> suspended, traces it until it exits, and returns its exit status.</summary>
+    /// <exception cref="TraceSessionException">The child could not be started, or no session could be opened on it; the child is killed.</exception>
     public static async Task<int> ChildAsync(TraceSettings settings, ProcessStartInfo child)
     {
         child.Environment["DOTNET_DefaultDiagnosticPortSuspend"] = "1";
         child.UseShellExecute = false;
-        using Process process = Process.Start(child) ?? throw new InvalidOperationException($"Could not start {child.FileName}.");
+        Process process;
+        try
+        {
+            process = Process.Start(child) ?? throw new InvalidOperationException($"Could not start {child.FileName}.");
+        }
+        catch (Exception failure) when (IsSessionFailure(failure))
+        {
+            throw new TraceSessionException($"could not start {child.FileName}: {failure.Message}", failure);
+        }
+
+        using Process owned = process;
         try
         {
             await WaitForDiagnosticPortAsync(process);
             var client = new DiagnosticsClient(process.Id);
-            await using FileStream output = CreateOutput(settings.OutputPath);
             using EventPipeSession session = await client.StartEventPipeSessionAsync(settings.ToConfiguration(), CancellationToken.None);
+            await using FileStream output = CreateOutput(settings.OutputPath);
             Task copy = session.EventStream.CopyToAsync(output);
             client.ResumeRuntime();
             await process.WaitForExitAsync();
             await copy;
             return process.ExitCode;
         }
-        catch
+        catch (Exception failure) when (IsSessionFailure(failure))
         {
             if (!process.HasExited)
                 process.Kill(entireProcessTree: true);
-            throw;
+            throw new TraceSessionException($"could not trace the child process {process.Id}: {failure.Message}{DiagnosticsHint()}", failure);
         }
     }
+
+    /// <summary>What can go wrong between starting a child and reading its first event: none of it is the workload's doing.</summary>
+    private static bool IsSessionFailure(Exception failure) =>
+        failure is ServerNotAvailableException or UnsupportedCommandException or TimeoutException or OperationCanceledException
+            or InvalidOperationException or System.ComponentModel.Win32Exception or IOException;
+
+    /// <summary>The likeliest reason a runtime has no diagnostic port, when it applies.</summary>
+    private static string DiagnosticsHint() =>
+        Environment.GetEnvironmentVariable("DOTNET_EnableDiagnostics") == "0"
+            ? " (DOTNET_EnableDiagnostics=0 is set: the runtime opens no diagnostic port)"
+            : "";
 
     /// <summary>Waits until the suspended child's runtime has opened its diagnostic port (a socket named after its process id).</summary>
     private static async Task WaitForDiagnosticPortAsync(Process process)

@@ -107,8 +107,9 @@ public sealed unsafe partial class Arena : IDisposable
             }
 
             _zone = new Zone(_pages, _totalPages, maxOrder);
-            _id = ArenaRegistry.Register(this);
+            _id = ArenaRegistry.Reserve();
             _zone.ArenaId = _id;
+            ArenaRegistry.Publish(_id, this);
         }
         catch
         {
@@ -303,11 +304,11 @@ public sealed unsafe partial class Arena : IDisposable
     // arguments already in registers, so the fast path keeps its small frame when nobody listens.
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void TraceAllocated(uint pfn, int order, bool fromCache) =>
-        LargeFoliosEventSource.Log.FolioAllocated(_id, pfn, order, CurrentCpu.Id, fromCache);
+        LargeFoliosEventSource.Log.FolioAllocated(_id, pfn, order, CurrentCpu.Id & _perCpuMask, fromCache);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void TraceFreed(uint pfn, int order, bool toPerCpuCache) =>
-        LargeFoliosEventSource.Log.FolioFreed(_id, pfn, order, CurrentCpu.Id, toPerCpuCache);
+        LargeFoliosEventSource.Log.FolioFreed(_id, pfn, order, CurrentCpu.Id & _perCpuMask, toPerCpuCache);
 
     /// <summary>
     /// The allocation fast path: a block from the calling CPU's cache. Cost: the CPU lookup (one
@@ -451,7 +452,7 @@ public sealed unsafe partial class Arena : IDisposable
         if (taken == 0)
             return AllocateBlockAfterDrain(order);
         if (LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.PerCpuRefill(_id, CurrentCpu.Id, order, taken);
+            LargeFoliosEventSource.Log.PerCpuRefill(_id, CurrentCpu.Id & _perCpuMask, order, taken);
 
         CompoundPage.PrepFrozen(_pages + blocks[0], blocks[0], order);
         return blocks[0];
@@ -547,15 +548,12 @@ public sealed unsafe partial class Arena : IDisposable
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void DrainAndUnlock(PerCpuPages* pcp, int order, uint freedPfn)
+    private void DrainAndUnlock(PerCpuPages* pcp, int order)
     {
         int drained = DrainLocked(pcp, order, all: false);
         pcp->Lock.Exit();
         if (LargeFoliosEventSource.IsOn)
-        {
-            LargeFoliosEventSource.Log.FolioFreed(_id, freedPfn, order, CurrentCpu.Id, toPerCpuCache: true);
-            LargeFoliosEventSource.Log.PerCpuDrain(_id, CurrentCpu.Id, drained);
-        }
+            LargeFoliosEventSource.Log.PerCpuDrain(_id, CurrentCpu.Id & _perCpuMask, drained);
     }
 
     /// <summary>Frees the folio whose head page is at <paramref name="address"/>.</summary>
@@ -733,15 +731,18 @@ public sealed unsafe partial class Arena : IDisposable
                 pcp->Lists[order].AddHead(_pages, pfn);
                 pcp->Count += 1 << order;
                 pcp->Frees++;
+
+                // Written under the set's lock (a traced free holds it a few hundred nanoseconds
+                // longer): past this point only pcp is live, and the untraced path keeps its frame.
+                if (LargeFoliosEventSource.IsOn)
+                    TraceFreed(pfn, order, toPerCpuCache: true);
                 if (pcp->Count < pcp->High)
                 {
                     pcp->Lock.Exit();
-                    if (LargeFoliosEventSource.IsOn)
-                        TraceFreed(pfn, order, toPerCpuCache: true);
                     return;
                 }
 
-                DrainAndUnlock(pcp, order, pfn);
+                DrainAndUnlock(pcp, order);
                 return;
             }
 
@@ -870,7 +871,7 @@ public sealed unsafe partial class Arena : IDisposable
     /// </summary>
     internal void TraceFreeAreas(LargeFoliosEventSource log)
     {
-        if (!log.IsEnabled(EventLevel.Informational, LargeFoliosEventSource.Keywords.Buddy) || IsDisposed)
+        if (!LargeFoliosEventSource.IsOn || !log.IsEnabled(EventLevel.Informational, LargeFoliosEventSource.Keywords.Buddy) || IsDisposed)
             return;
         BuddyInfo info;
         try

@@ -18,7 +18,12 @@ internal static class ArenaRegistry
     private static Arena?[] s_arenas = new Arena?[64];
     private static int s_lastId;
 
-    public static int Register(Arena arena)
+    /// <summary>
+    /// Takes the next id for an arena under construction. The arena is not visible to
+    /// <see cref="Find"/> or <see cref="ForEachLive{TState}"/> until <see cref="Publish"/>: its
+    /// structures must carry the id before a snapshot or a metric collection can read them.
+    /// </summary>
+    public static int Reserve()
     {
         AllocatorMetrics.EnsureCreated();
 
@@ -36,9 +41,15 @@ internal static class ArenaRegistry
             int id = ++s_lastId;
             if (id >= s_arenas.Length)
                 Array.Resize(ref s_arenas, s_arenas.Length * 2);
-            s_arenas[id] = arena;
             return id;
         }
+    }
+
+    /// <summary>Makes a constructed arena findable by its reserved <paramref name="id"/>.</summary>
+    public static void Publish(int id, Arena arena)
+    {
+        lock (s_lock)
+            Volatile.Write(ref s_arenas[id], arena);
     }
 
     public static void Unregister(int id)

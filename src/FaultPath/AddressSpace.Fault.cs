@@ -114,12 +114,7 @@ public sealed unsafe partial class AddressSpace
         {
             FaultResult huge = DoHugePmdAnonymousPage(vma, address, write);
             if (huge == PmdAllocationFallback)
-            {
-                FaultResult pte = HandlePteFault(vma, address, write, pmdTable, pmdEntry);
-                return pte.Kind != FaultKind.Folio ? pte
-                    : pte with { Fallbacks = pte.Fallbacks + 1, OrdersTried = pte.OrdersTried | (1u << PageGeometry.PmdOrder) };
-            }
-
+                return WithPmdAttempt(HandlePteFault(vma, address, write, pmdTable, pmdEntry));
             if (huge != Fallback)
                 return huge;
         }
@@ -128,12 +123,22 @@ public sealed unsafe partial class AddressSpace
             if (!write || pmd.IsWritable)
                 return new FaultResult(FaultKind.AlreadyMapped);   // huge_pmd_set_accessed
             FaultResult wp = DoHugePmdWpPage(vma, address, pmd);
+            if (wp == PmdAllocationFallback)
+                return WithPmdAttempt(HandlePteFault(vma, address, write, pmdTable, pmdEntry));
             if (wp != Fallback)
                 return wp;
         }
 
         return HandlePteFault(vma, address, write, pmdTable, pmdEntry);
     }
+
+    /// <summary>
+    /// A PTE-level result after the PMD THP could not be allocated: the PMD order was tried and
+    /// given up. A lost race (retry) carries nothing; the next pass finds a PTE table and no PMD
+    /// attempt, as Linux's re-executed access would.
+    /// </summary>
+    private static FaultResult WithPmdAttempt(FaultResult pte) =>
+        pte.Kind < 0 ? pte : pte with { Fallbacks = pte.Fallbacks + 1, OrdersTried = pte.OrdersTried | (1u << PageGeometry.PmdOrder) };
 
     /// <summary>
     /// Linux <c>do_huge_pmd_anonymous_page</c>: falls back unless the 2 MiB range lies inside the
@@ -152,6 +157,8 @@ public sealed unsafe partial class AddressSpace
             if (!_machine.TryGetHugeZeroFolio(out Folio zero))
             {
                 _events.Count(VmEvent.ThpFaultFallback);
+                if (LargeFoliosEventSource.IsOn)
+                    LargeFoliosEventSource.Log.FaultFallback(_arena.Id, (int)_id, address, PageGeometry.PmdOrder);
                 return Fallback;
             }
 
@@ -211,8 +218,8 @@ public sealed unsafe partial class AddressSpace
         }
 
         if (SplitHugePmd(haddr) == PmdSplitResult.OutOfMemory)
-            return new FaultResult(FaultKind.OutOfMemory);
-        return Fallback;
+            return orig.IsSpecial ? new FaultResult(FaultKind.OutOfMemory, Fallbacks: 1, OrdersTried: 1u << PageGeometry.PmdOrder) : new FaultResult(FaultKind.OutOfMemory);
+        return orig.IsSpecial ? PmdAllocationFallback : Fallback;
     }
 
     /// <summary>Linux <c>vma_alloc_anon_folio_pmd</c>: a zeroed PMD-order anonymous folio, or the fallback counted.</summary>
@@ -284,7 +291,7 @@ public sealed unsafe partial class AddressSpace
         }
 
         if (!AllocAnonFolio(vma, address, table, out Folio folio, out int fallbacks, out uint tried))
-            return new FaultResult(FaultKind.OutOfMemory);
+            return new FaultResult(FaultKind.OutOfMemory, Fallbacks: fallbacks, OrdersTried: tried);
 
         int order = folio.Order;
         int nr = 1 << order;
@@ -410,7 +417,7 @@ public sealed unsafe partial class AddressSpace
     {
         Debug.Assert(orig.IsSpecial && orig.Pfn == _machine.ZeroPfn, "a read-only PTE that is not the zero page");
         if (!_arena.TryAllocate(0, out Folio folio, FolioKind.Anonymous))
-            return new FaultResult(FaultKind.OutOfMemory);
+            return new FaultResult(FaultKind.OutOfMemory, OrdersTried: 1);
         _machine.ClearContents(folio.Pfn, 1);
 
         Pte* slot = table.At(address);
@@ -425,7 +432,7 @@ public sealed unsafe partial class AddressSpace
         AnonRmap.AddNew(_pages + folio.Pfn, 0, _owner, address >> PageGeometry.PageShift, byPmd: false, _id);
         *slot = Pte.Make(folio.Pfn, FolioPteFlags | ((vma.Flags & VmaFlags.Write) != 0 ? WritableFlags : 0));
         table.Unlock();
-        return new FaultResult(FaultKind.CopyOnWrite);
+        return new FaultResult(FaultKind.CopyOnWrite, OrdersTried: 1);
     }
 
     /// <summary>

@@ -132,12 +132,13 @@ public sealed unsafe partial class AddressSpace : IDisposable
         Vma[] old = _vmas.FindIntersecting(start, length);
         if (old.Length == 0)
             return;
-        long rssBefore = LargeFoliosEventSource.IsOn ? AnonPages : 0;   // exact: the write lock keeps faults out
+        bool traced = LargeFoliosEventSource.IsOn;   // read once: a session may start midway
+        long rssBefore = traced ? AnonPages : 0;     // exact: the write lock keeps faults out
         foreach (Vma vma in old)
             ZapRange(Math.Max(vma.Start, start), Math.Min(vma.End, end), reclaimTables: false);
         _vmas.Unmap(start, length);
         _tables.FreePageTables(Math.Max(old[0].Start, start), Math.Min(old[^1].End, end), floor, ceiling);
-        if (LargeFoliosEventSource.IsOn)
+        if (traced)
             LargeFoliosEventSource.Log.Munmap(_arena.Id, (int)_id, start, length, rssBefore - AnonPages);
     }
 
@@ -181,9 +182,10 @@ public sealed unsafe partial class AddressSpace : IDisposable
 
         using AddressSpaceWriteScope scope = _vmas.Lock.Write();
         ThrowIfDisposedLocked();
-        long rssBefore = LargeFoliosEventSource.IsOn ? AnonPages : 0;   // exact: the write lock keeps faults out
+        bool traced = LargeFoliosEventSource.IsOn;   // read once: a session may start midway
+        long rssBefore = traced ? AnonPages : 0;     // exact: the write lock keeps faults out
         bool covered = MadviseLocked(start, end, advice);
-        if (LargeFoliosEventSource.IsOn)
+        if (traced)
             LargeFoliosEventSource.Log.Madvise(_arena.Id, (int)_id, start, length, (int)advice, rssBefore - AnonPages);
         return covered;
     }

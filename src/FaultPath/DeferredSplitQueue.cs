@@ -69,7 +69,8 @@ public sealed unsafe class DeferredSplitQueue
 
         PageDescriptor* head = _pages + pfn;
         _lock.Enter();
-        if (partiallyMapped && (head[1].Flags & (ulong)FolioFlags.PartiallyMapped) == 0)
+        bool newlyPartial = partiallyMapped && (head[1].Flags & (ulong)FolioFlags.PartiallyMapped) == 0;
+        if (newlyPartial)
         {
             head[1].Flags |= (ulong)FolioFlags.PartiallyMapped;
             if (order >= PageGeometry.PmdOrder)
@@ -86,7 +87,9 @@ public sealed unsafe class DeferredSplitQueue
         }
 
         _lock.Exit();
-        if (queued && LargeFoliosEventSource.IsOn)
+
+        // A PMD THP is queued when it is mapped (underused); its partial unmapping later is news too.
+        if ((queued || newlyPartial) && LargeFoliosEventSource.IsOn)
             LargeFoliosEventSource.Log.DeferredSplitQueued(_arenaId, pfn, order, partiallyMapped);
     }
 

@@ -208,7 +208,7 @@ public sealed class FaultHandlerTests
         List<Folio> hog = TakeEverything(world.Arena);
         MachineState before = MachineState.Of(world);
 
-        Assert.Equal(new FaultResult(FaultKind.OutOfMemory), mm.HandleFault(Base + 0x1000, FaultAccess.Write));
+        Assert.Equal(new FaultResult(FaultKind.OutOfMemory, OrdersTried: 1), mm.HandleFault(Base + 0x1000, FaultAccess.Write));
         Assert.Equal(before, MachineState.Of(world));
         Assert.Equal(1, world.Event(VmEvent.OomFault));
 
@@ -329,7 +329,7 @@ public sealed class FaultHandlerTests
         // do_huge_zero_wp_pmd finds no PMD-sized folio: the PMD becomes 512 zero-page PTEs and the
         // fault goes on at the PTE level, where the write to a zero-page PTE copies one page
         // (wp_page_copy: order 0, whatever the mTHP settings).
-        Assert.Equal(new FaultResult(FaultKind.CopyOnWrite), mm.HandleFault(Base + 0x5000, FaultAccess.Write));
+        Assert.Equal(new FaultResult(FaultKind.CopyOnWrite, Fallbacks: 1, OrdersTried: (1u << 9) | 1), mm.HandleFault(Base + 0x5000, FaultAccess.Write));
         Assert.Equal(1, world.Event(VmEvent.ThpSplitPmd));
         Assert.Equal(1, world.Event(VmEvent.ThpFaultFallback));
         Assert.Equal(1, world.Stat(9, MthpStatItem.AnonFaultFallback));
@@ -581,7 +581,7 @@ public sealed class FaultHandlerTests
         Assert.Equal(spurious + refaults.Length, world.Event(VmEvent.SpuriousFault));
 
         // A write to the zero page is not spurious: copy on write, order 0.
-        Assert.Equal(new FaultResult(FaultKind.CopyOnWrite), mm.HandleFault(Base + 0x20000, FaultAccess.Write));
+        Assert.Equal(new FaultResult(FaultKind.CopyOnWrite, OrdersTried: 1), mm.HandleFault(Base + 0x20000, FaultAccess.Write));
         Assert.Equal(new FaultResult(FaultKind.AlreadyMapped), mm.HandleFault(Base + 0x20000, FaultAccess.Write));
         world.Machine.Validate();
     }

@@ -96,6 +96,41 @@ public sealed class TraceCommandTests : IDisposable
         Assert.False(File.Exists(path));
     }
 
+    [Fact]
+    public void A_workload_the_options_refuse_is_a_usage_error_and_writes_no_trace()
+    {
+        string path = Path.Combine(_directory, "refused.nettrace");
+
+        CliRun run = PerfCli.Run("trace", "sequential", "--size", "4K", "--threads", "2", "-o", path);
+
+        Assert.Equal(ExitCodes.Usage, run.ExitCode);
+        Assert.Contains("cannot be shared by 2 threads", run.Error, StringComparison.Ordinal);
+        Assert.DoesNotContain("wrote", run.Error, StringComparison.Ordinal);
+        Assert.False(File.Exists(path));
+    }
+
+    [Fact]
+    public void A_child_whose_runtime_opens_no_diagnostic_port_is_a_one_line_failure()
+    {
+        string path = Path.Combine(_directory, "no-port.nettrace");
+        Environment.SetEnvironmentVariable("DOTNET_EnableDiagnostics", "0");   // inherited by the child only: this runtime's port is open already
+        CliRun run;
+        try
+        {
+            run = PerfCli.Run("trace", "sequential", "--size", "4M", "-o", path);
+        }
+        finally
+        {
+            Environment.SetEnvironmentVariable("DOTNET_EnableDiagnostics", null);
+        }
+
+        Assert.Equal(ExitCodes.Failure, run.ExitCode);
+        string message = Assert.Single(run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("perf trace: could not trace the child process", message, StringComparison.Ordinal);
+        Assert.Contains("DOTNET_EnableDiagnostics=0", message, StringComparison.Ordinal);
+        Assert.False(File.Exists(path));
+    }
+
     /// <summary>One event of the provider, its payload by field name.</summary>
     private sealed record Traced(int Id, int ProcessId, Dictionary<string, object> Payload)
     {
