@@ -268,7 +268,9 @@ public sealed unsafe partial class Arena : IDisposable
         uint pfn = TakeCachedBlock(order, kind);
         if (pfn == PageDescriptor.Nil)
             return AllocateSlow(order, kind, throwWhenOutOfMemory: true);
-        return HandOut(pfn, order, kind, fromCache: true);
+        if (LargeFoliosEventSource.IsOn)
+            return HandOutTraced(pfn, order, kind, fromCache: true);
+        return HandOut(pfn, order, kind);
     }
 
     /// <summary>Allocates a folio of 2^<paramref name="order"/> pages, or reports that none is free.</summary>
@@ -285,30 +287,49 @@ public sealed unsafe partial class Arena : IDisposable
             return !folio.IsNull;
         }
 
-        folio = HandOut(pfn, order, kind, fromCache: true);
+        folio = LargeFoliosEventSource.IsOn ? HandOutTraced(pfn, order, kind, fromCache: true) : HandOut(pfn, order, kind);
         return true;
     }
 
     /// <summary>Thaws a frozen block into a live folio of <paramref name="kind"/> and names it.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private Folio HandOut(uint pfn, int order, FolioKind kind, bool fromCache)
+    private Folio HandOut(uint pfn, int order, FolioKind kind)
     {
         CompoundPage.Thaw(_pages + pfn, order, kind);
         DebugVm.CheckFolio(this, pfn, order);
-        if (LargeFoliosEventSource.IsOn)
-            TraceAllocated(pfn, order, fromCache);
         return new Folio(_id, pfn, order);
     }
 
-    // The fast paths' events, out of line: a call site is the IsOn test and a call with
-    // arguments already in registers, so the fast path keeps its small frame when nobody listens.
+    // The fast paths test IsOn once, where their arguments are live anyway, and take these out-of-
+    // line twins when a session listens: past the test, the untraced path is the code of a build
+    // without events (the JIT lays out the same frame), and the traced one writes its event last.
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void TraceAllocated(uint pfn, int order, bool fromCache) =>
+    private Folio HandOutTraced(uint pfn, int order, FolioKind kind, bool fromCache)
+    {
+        Folio folio = HandOut(pfn, order, kind);
         LargeFoliosEventSource.Log.FolioAllocated(_id, pfn, order, CurrentCpu.Id & _perCpuMask, fromCache);
+        return folio;
+    }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private void TraceFreed(uint pfn, int order, bool toPerCpuCache) =>
-        LargeFoliosEventSource.Log.FolioFreed(_id, pfn, order, CurrentCpu.Id & _perCpuMask, toPerCpuCache);
+    private void FreeBlockTraced(uint pfn, int order)
+    {
+        bool cached = FreeBlock(pfn, order);
+        LargeFoliosEventSource.Log.FolioFreed(_id, pfn, order, CurrentCpu.Id & _perCpuMask, cached);
+    }
+
+    /// <summary><see cref="FreeBlock"/>, or its traced twin while a session listens.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void ReleaseBlock(uint pfn, int order)
+    {
+        if (LargeFoliosEventSource.IsOn)
+        {
+            FreeBlockTraced(pfn, order);
+            return;
+        }
+
+        FreeBlock(pfn, order);
+    }
 
     /// <summary>
     /// The allocation fast path: a block from the calling CPU's cache. Cost: the CPU lookup (one
@@ -402,7 +423,7 @@ public sealed unsafe partial class Arena : IDisposable
             return throwWhenOutOfMemory ? ThrowHelper.ThrowOutOfMemory(order) : default;
         }
 
-        return HandOut(pfn, order, kind, fromCache);
+        return LargeFoliosEventSource.IsOn ? HandOutTraced(pfn, order, kind, fromCache) : HandOut(pfn, order, kind);
     }
 
     /// <summary>
@@ -510,7 +531,7 @@ public sealed unsafe partial class Arena : IDisposable
         if (folio.ArenaId == _id && pages != null && IsFreeable(pages + pfn, order) && TryFreezeRefcount(pages + pfn))
         {
             DebugVm.CheckFolio(this, pfn, order, frozen: true);
-            FreeBlock(pfn, order);
+            ReleaseBlock(pfn, order);
             return;
         }
 
@@ -544,7 +565,7 @@ public sealed unsafe partial class Arena : IDisposable
 
         // Only a racing Get or Put between the fast path's check and its freeze gets here with a
         // good folio.
-        FreeBlock(pfn, order);
+        ReleaseBlock(pfn, order);
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -576,7 +597,7 @@ public sealed unsafe partial class Arena : IDisposable
         if (!TryFreezeRefcount(_pages + pfn))
             ThrowNotFreeable(pfn, order);
         DebugVm.CheckFolio(this, pfn, order, frozen: true);
-        FreeBlock(pfn, order);
+        ReleaseBlock(pfn, order);
     }
 
     /// <summary>
@@ -631,7 +652,7 @@ public sealed unsafe partial class Arena : IDisposable
                 if (!TryFreezeRefcount(pages + pfn))
                     continue;
                 DebugVm.CheckFolio(this, pfn, folio.Order, frozen: true);
-                FreeBlock(pfn, folio.Order);
+                ReleaseBlock(pfn, folio.Order);
                 return true;
             }
 
@@ -684,7 +705,7 @@ public sealed unsafe partial class Arena : IDisposable
         }
 
         DebugVm.CheckFolio(this, pfn, order, frozen: true);
-        FreeBlock(pfn, order);
+        ReleaseBlock(pfn, order);
     }
 
     /// <summary>
@@ -718,8 +739,9 @@ public sealed unsafe partial class Arena : IDisposable
     /// watermark; or, for uncached orders and a busy cache, to the buddy core. Every call it makes
     /// is its last act, so inlined into <see cref="Free(Folio)"/> it keeps that frame small.
     /// </summary>
+    /// <returns>Whether the block joined a per-CPU list (the trace's <c>toPerCpuCache</c>).</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private void FreeBlock(uint pfn, int order)
+    private bool FreeBlock(uint pfn, int order)
     {
         if (((_perCpuOrders >> order) & 1) != 0)
         {
@@ -731,25 +753,21 @@ public sealed unsafe partial class Arena : IDisposable
                 pcp->Lists[order].AddHead(_pages, pfn);
                 pcp->Count += 1 << order;
                 pcp->Frees++;
-
-                // Written under the set's lock (a traced free holds it a few hundred nanoseconds
-                // longer): past this point only pcp is live, and the untraced path keeps its frame.
-                if (LargeFoliosEventSource.IsOn)
-                    TraceFreed(pfn, order, toPerCpuCache: true);
                 if (pcp->Count < pcp->High)
                 {
                     pcp->Lock.Exit();
-                    return;
+                    return true;
                 }
 
                 DrainAndUnlock(pcp, order);
-                return;
+                return true;
             }
 
             CurrentCpu.Forget();
         }
 
         FreeBlockToZone(pfn, order);
+        return false;
     }
 
     [MethodImpl(MethodImplOptions.NoInlining)]
@@ -762,8 +780,6 @@ public sealed unsafe partial class Arena : IDisposable
         _zone.FreeOneLocked(pfn, order);
         _zone.Frees++;
         _zone.Lock.Exit();
-        if (LargeFoliosEventSource.IsOn)
-            TraceFreed(pfn, order, toPerCpuCache: false);
     }
 
     // ---------------------------------------------------------------- per-CPU caches
