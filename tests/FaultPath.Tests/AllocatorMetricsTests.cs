@@ -5,6 +5,8 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using LargeFolios.BuddyAllocator;
+using OpenTelemetry;
+using OpenTelemetry.Metrics;
 using Xunit;
 using static LargeFolios.FaultPath.Tests.Sizes;
 
@@ -79,6 +81,48 @@ public sealed class AllocatorMetricsTests
         await stop.CancelAsync();
         await collector;
         Assert.True(collections > 0);
+    }
+
+    [Fact]
+    public void OpenTelemetry_exports_the_meter()
+    {
+        using var world = new World(16 * MiB);
+        world.Policy.SetSizeEnabled(4, ThpSizeEnabled.Always);
+        world.Mm.Mmap(Base, (ulong)MiB);
+        for (ulong offset = 0; offset < (ulong)MiB; offset += Page)
+            world.Mm.Write(Base + offset);
+        var exported = new List<MetricSnapshot>();
+        using (MeterProvider provider = Sdk.CreateMeterProviderBuilder()
+            .AddMeter(AllocatorMetrics.MeterName)
+            .AddInMemoryExporter(exported)
+            .Build())
+        {
+            provider.ForceFlush();
+        }
+
+        // The flush exports every instrument once; the provider's disposal exports them again.
+        long Sum(string name, params (string Key, object Value)[] tags)
+        {
+            MetricSnapshot metric = exported.First(m => m.Name == name);
+            long sum = 0;
+            foreach (MetricPoint point in metric.MetricPoints)
+            {
+                var pointTags = new Dictionary<string, object?>();
+                foreach (KeyValuePair<string, object?> tag in point.Tags)
+                    pointTags[tag.Key] = tag.Value;
+                if (!Equals(pointTags["arena"], world.Arena.Id) || !tags.All(t => Equals(pointTags[t.Key], t.Value)))
+                    continue;
+                sum += metric.MetricType == MetricType.LongSum ? point.GetSumLong() : point.GetGaugeLastValueLong();
+            }
+
+            return sum;
+        }
+
+        Assert.Equal(16, Sum("largefolios.faults"));
+        Assert.Equal(16, Sum("largefolios.mthp.events", ("size", "64kB"), ("stat", "anon_fault_alloc")));
+        Assert.Equal(world.Arena.GetBuddyInfo().FreeBlocks(10) << 10, Sum("largefolios.buddy.free_pages", ("order", 10)));
+        Assert.Equal(world.Machine.PageTablePages, Sum("largefolios.page_table.pages"));
+        world.TearDownAndAssertNoLeak();
     }
 
     private static double Single(
