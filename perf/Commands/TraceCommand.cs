@@ -53,7 +53,7 @@ internal static class TraceCommand
             CustomParser = ParseLevel,
         };
         var inProcess = new Option<bool>("--in-process") { Description = "Trace this process, not a child started suspended." };
-        var stacks = new Option<bool>("--stacks") { Description = "Record a stack per event (dotnet-trace's default; about ten times the cost of an event)." };
+        var stacks = new Option<bool>("--stacks") { Description = "Record a stack per event (dotnet-trace's default; about fifteen times the cost of an event)." };
         var buffer = CliOptions.Count("--buffer", null, 256, 1, 4096, "a size in megabytes",
             "The runtime's event buffer in MB; events that find it full are dropped.");
         var child = new Option<bool>(ChildFlag) { Hidden = true };

@@ -9,7 +9,7 @@ namespace LargeFolios.Perf.Tracing;
 /// <param name="OutputPath">The <c>.nettrace</c> file.</param>
 /// <param name="Keywords">The provider's keywords to enable.</param>
 /// <param name="Level">The most verbose level to enable.</param>
-/// <param name="Stacks">Whether the runtime walks the stack for every event (dotnet-trace's default; about ten times the cost of an event).</param>
+/// <param name="Stacks">Whether the runtime walks the stack for every event (dotnet-trace's default; about fifteen times the cost of an event).</param>
 /// <param name="BufferMegabytes">The runtime's buffer for events not yet read; a full buffer drops events.</param>
 internal sealed record TraceSettings(string OutputPath, EventKeywords Keywords, EventLevel Level, bool Stacks, int BufferMegabytes)
 {
