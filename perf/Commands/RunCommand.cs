@@ -21,31 +21,35 @@ internal static class RunCommand
         var arguments = new WorkloadArguments();
         var command = new Command("run", "Run a built-in workload through the fault path and report faults, folio sizes, fallbacks, memory and the buddy allocator's state.");
         arguments.AddTo(command);
-        command.SetAction(parsed => Run(console, arguments.GetOptions(parsed), arguments.GetPolicies(parsed)));
+        command.SetAction(parsed => RunAndReport(console, "run", arguments.GetOptions(parsed), arguments.GetPolicies(parsed)));
         return command;
     }
 
-    private static int Run(CliConsole console, WorkloadOptions options, IReadOnlyList<PolicySettings> policies)
+    /// <summary>
+    /// Runs the workload under every policy and writes the report; what the options or the host
+    /// refuse is a usage error in <c>perf <paramref name="command"/></c>'s name. Shared with <c>perf trace</c>.
+    /// </summary>
+    internal static int RunAndReport(CliConsole console, string command, WorkloadOptions options, IReadOnlyList<PolicySettings> policies, bool warmUp = true)
     {
         // What the options cannot say alone (a region too small for the threads) is still a usage error.
         if (options.Check() is { } problem)
         {
-            console.Error.WriteLine($"perf run: {problem}.");
+            console.Error.WriteLine($"perf {command}: {problem}.");
             return ExitCodes.Usage;
         }
 
         List<WorkloadResult> results;
         try
         {
-            results = PolicyComparison.Run(console, options, policies);
+            results = PolicyComparison.Run(console, options, policies, warmUp);
         }
         catch (ArgumentException refused)
         {
-            console.Error.WriteLine($"perf run: {refused.Message}.");
+            console.Error.WriteLine($"perf {command}: {refused.Message}.");
             return ExitCodes.Usage;
         }
 
-        WorkloadReport.Write(console.Out, $"perf run {options.Kind.ToString().ToLowerInvariant()}", results);
+        WorkloadReport.Write(console.Out, $"perf {command} {options.Kind.ToString().ToLowerInvariant()}", results);
         return ExitCodes.Success;
     }
 }

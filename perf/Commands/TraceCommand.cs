@@ -9,7 +9,6 @@ using System.Threading.Tasks;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.Perf.Cli;
 using LargeFolios.Perf.Policies;
-using LargeFolios.Perf.Reports;
 using LargeFolios.Perf.Tracing;
 using LargeFolios.Perf.Workloads;
 
@@ -115,27 +114,13 @@ internal static class TraceCommand
         return Written(console, settings, status);
     }
 
-    /// <summary>The workload and its report, as <c>perf run</c> prints it.</summary>
-    private static int RunWorkload(CliConsole console, WorkloadOptions options, IReadOnlyList<PolicySettings> policies)
-    {
-        if (options.Check() is { } problem)
-            return Usage(console, problem);
-        // No warm-up run, unlike perf run's: its events would be in the trace too. The first
-        // faults of a traced run include the JIT's compilation of the fault path.
-        var results = new List<WorkloadResult>();
-        try
-        {
-            var parts = policies.Select(policy => (policy.Name, Progress: new WorkProgress())).ToList();
-            results = console.Progress.Run(parts, () => parts.Select((part, i) => WorkloadRunner.Run(options with { Policy = policies[i] }, part.Progress)).ToList());
-        }
-        catch (ArgumentException refused)
-        {
-            return Usage(console, refused.Message);
-        }
-
-        WorkloadReport.Write(console.Out, $"perf trace {options.Kind.ToString().ToLowerInvariant()}", results);
-        return ExitCodes.Success;
-    }
+    /// <summary>
+    /// The workload and its report, as <c>perf run</c> prints it, without the warm-up run: its
+    /// events would be in the trace too. The first faults of a traced run include the JIT's
+    /// compilation of the fault path.
+    /// </summary>
+    private static int RunWorkload(CliConsole console, WorkloadOptions options, IReadOnlyList<PolicySettings> policies) =>
+        RunCommand.RunAndReport(console, "trace", options, policies, warmUp: false);
 
     /// <summary>Says what became of the trace: written, kept beside a failed job, or removed when the workload never ran.</summary>
     private static int Written(CliConsole console, TraceSettings settings, int status)

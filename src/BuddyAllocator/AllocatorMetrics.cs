@@ -83,6 +83,6 @@ public static class AllocatorMetrics
         return measurements;
     }
 
-    /// <summary>Makes sure the instruments exist (they are created with the class); the fault path calls it before adding its own.</summary>
+    /// <summary>Makes sure the instruments exist (they are created with the class); every arena's construction calls it.</summary>
     internal static void EnsureCreated() => System.GC.KeepAlive(s_allocations);
 }

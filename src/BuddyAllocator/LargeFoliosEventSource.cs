@@ -146,14 +146,7 @@ public sealed unsafe class LargeFoliosEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.Buddy | Keywords.PerCpuCache))
             return;
-        int cached = fromPerCpuCache ? 1 : 0;
-        EventData* data = stackalloc EventData[5];
-        Set(data, &arenaId);
-        Set(data + 1, &pfn);
-        Set(data + 2, &order);
-        Set(data + 3, &cpu);
-        Set(data + 4, &cached);
-        WriteEventCore(EventIds.FolioAllocated, 5, data);
+        WriteFolio(EventIds.FolioAllocated, arenaId, pfn, order, cpu, fromPerCpuCache ? 1 : 0);
     }
 
     /// <summary>A folio was freed. <paramref name="toPerCpuCache"/>: 1 when it joined a per-CPU list, 0 when it went to the buddy core.</summary>
@@ -163,14 +156,7 @@ public sealed unsafe class LargeFoliosEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.Buddy | Keywords.PerCpuCache))
             return;
-        int cached = toPerCpuCache ? 1 : 0;
-        EventData* data = stackalloc EventData[5];
-        Set(data, &arenaId);
-        Set(data + 1, &pfn);
-        Set(data + 2, &order);
-        Set(data + 3, &cpu);
-        Set(data + 4, &cached);
-        WriteEventCore(EventIds.FolioFreed, 5, data);
+        WriteFolio(EventIds.FolioFreed, arenaId, pfn, order, cpu, toPerCpuCache ? 1 : 0);
     }
 
     /// <summary>No block of <paramref name="order"/> was free, even after every per-CPU cache was drained.</summary>
@@ -283,13 +269,7 @@ public sealed unsafe class LargeFoliosEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Informational, Keywords.FolioSplit))
             return;
-        EventData* data = stackalloc EventData[5];
-        Set(data, &arenaId);
-        Set(data + 1, &pfn);
-        Set(data + 2, &order);
-        Set(data + 3, &newOrder);
-        Set(data + 4, &reason);
-        WriteEventCore(EventIds.FolioSplitRefused, 5, data);
+        WriteFolio(EventIds.FolioSplitRefused, arenaId, pfn, order, newOrder, reason);
     }
 
     /// <summary>A large folio joined the deferred-split queue (Linux <c>deferred_split_folio</c>); <paramref name="partiallyMapped"/>: 1 when queued because it is partially mapped.</summary>
@@ -474,6 +454,19 @@ public sealed unsafe class LargeFoliosEventSource : EventSource
         Set(data + 2, &a);
         Set(data + 3, &b);
         WriteEventCore(eventId, 4, data);
+    }
+
+    /// <summary>An arena, a PFN and three 4-byte fields (a boolean travels as one).</summary>
+    [NonEvent]
+    private void WriteFolio(int eventId, int arenaId, uint pfn, int a, int b, int c)
+    {
+        EventData* data = stackalloc EventData[5];
+        Set(data, &arenaId);
+        Set(data + 1, &pfn);
+        Set(data + 2, &a);
+        Set(data + 3, &b);
+        Set(data + 4, &c);
+        WriteEventCore(eventId, 5, data);
     }
 
     [NonEvent]

@@ -46,13 +46,17 @@ public sealed unsafe partial class AddressSpace
 
         bool traced = LargeFoliosEventSource.IsOn;
         if (traced)
-            LargeFoliosEventSource.Log.FaultStart(_arena.Id, (int)_id, address, write);
+            TraceFaultStart(address, write);
         FaultResult result = HandleMmFaultRetrying(vma, address, write);
         Account(result, 1);
         if (traced)
             TraceFaultStop(address, result);
         return result;
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void TraceFaultStart(ulong address, bool write) =>
+        LargeFoliosEventSource.Log.FaultStart(_arena.Id, (int)_id, address, write);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void TraceFaultStop(ulong address, FaultResult result) =>
@@ -218,7 +222,11 @@ public sealed unsafe partial class AddressSpace
         }
 
         if (SplitHugePmd(haddr) == PmdSplitResult.OutOfMemory)
-            return orig.IsSpecial ? new FaultResult(FaultKind.OutOfMemory, Fallbacks: 1, OrdersTried: 1u << PageGeometry.PmdOrder) : new FaultResult(FaultKind.OutOfMemory);
+        {
+            var oom = new FaultResult(FaultKind.OutOfMemory);
+            return orig.IsSpecial ? WithPmdAttempt(oom) : oom;
+        }
+
         return orig.IsSpecial ? PmdAllocationFallback : Fallback;
     }
 

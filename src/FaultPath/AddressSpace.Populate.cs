@@ -58,7 +58,7 @@ public sealed unsafe partial class AddressSpace
                                 // installed (only the write side frees tables), so no re-walk.
                                 FaultResult pte;
                                 if (traced)
-                                    LargeFoliosEventSource.Log.FaultStart(_arena.Id, (int)_id, address, write);
+                                    TraceFaultStart(address, write);
                                 do
                                 {
                                     Pte current = *slot;
@@ -83,7 +83,7 @@ public sealed unsafe partial class AddressSpace
                     }
 
                     if (traced)
-                        LargeFoliosEventSource.Log.FaultStart(_arena.Id, (int)_id, address, write);
+                        TraceFaultStart(address, write);
                     FaultResult result = HandleMmFaultRetrying(vma, address, write);
                     if (traced)
                         TraceFaultStop(address, result);

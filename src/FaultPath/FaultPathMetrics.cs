@@ -44,7 +44,6 @@ internal static class FaultPathMetrics
 
     public static void Register(Machine machine)
     {
-        AllocatorMetrics.EnsureCreated();
         lock (s_lock)
             s_machines.Add(machine);
     }
