@@ -12,7 +12,7 @@ namespace LargeFolios.Perf.TraceAnalysis;
 /// TraceEvent 4.0 reports almost everything as <see cref="FormatException"/>: "Invalid
 /// FastSerialization header" for a file that is not a trace, "Read past end of stream" for one cut
 /// short at any point (the header, a block, or only the final byte), "Failed to read ..." for
-/// damaged blocks; damaged lengths also give <see cref="ArgumentOutOfRangeException"/> or a huge
+/// damaged blocks; damaged lengths also give <see cref="ArgumentOutOfRangeException"/>, <see cref="OverflowException"/> or a huge
 /// allocation's <see cref="OutOfMemoryException"/>. A cut trace has already delivered the events
 /// before the cut when the exception comes, so nothing read is kept. The reader looks at the file
 /// itself too: the magic at the front tells a trace from anything else, and the end marker at the
@@ -50,7 +50,7 @@ internal static class AllocatorTraceReader
         {
             throw new TraceFileException(path, TraceFileProblem.Corrupt, $"corrupt trace: {e.Message}", e);
         }
-        catch (Exception e) when (e is FormatException or EndOfStreamException or ArgumentOutOfRangeException or OutOfMemoryException)
+        catch (Exception e) when (IsParserFailure(e))
         {
             // The end marker missing, or TraceEvent running out of bytes before it: a cut, not damage.
             if (!complete || e is EndOfStreamException || e.Message.Contains("past end of stream", StringComparison.Ordinal))
@@ -58,6 +58,16 @@ internal static class AllocatorTraceReader
             throw new TraceFileException(path, TraceFileProblem.Corrupt, $"corrupt trace: TraceEvent stopped after {events} events: {e.Message}", e);
         }
     }
+
+    /// <summary>
+    /// What TraceEvent throws on bytes that are not the trace it expects: besides its own format
+    /// errors, a damaged length or count surfaces as whatever the arithmetic or the indexing it
+    /// feeds throws (an overflow, an index or argument out of range, a huge allocation). The
+    /// builder's own complaints about payloads are <see cref="InvalidDataException"/>, caught apart.
+    /// </summary>
+    private static bool IsParserFailure(Exception e) =>
+        e is FormatException or EndOfStreamException or ArgumentException or ArithmeticException
+            or IndexOutOfRangeException or InvalidCastException or OutOfMemoryException;
 
     /// <summary>Checks the file's size and magic; returns whether it ends with the stream's end marker.</summary>
     private static bool Inspect(string path)
