@@ -16,7 +16,7 @@ public enum TraceSession
     /// <summary>Nobody listens: every event site costs its <c>IsOn</c> test.</summary>
     None,
 
-    /// <summary>An EventPipe session on this process takes every event at Verbose, without stacks (as <c>perf trace</c> does by default); the stream is read and discarded.</summary>
+    /// <summary>An EventPipe session on this process takes every event at Verbose, without stacks (as <c>folios trace</c> does by default); the stream is read and discarded.</summary>
     EventPipeVerbose,
 
     /// <summary>The same with a stack walk per event, as <c>dotnet-trace collect</c> records by default.</summary>

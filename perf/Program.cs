@@ -1,11 +1,11 @@
 using System.CommandLine;
-using LargeFolios.Perf.Cli;
-using LargeFolios.Perf.Commands;
+using LargeFolios.Folios.Cli;
+using LargeFolios.Folios.Commands;
 
-namespace LargeFolios.Perf;
+namespace LargeFolios.Folios;
 
 /// <summary>
-/// The <c>perf</c> command line: the main job as the root's own action, and a command per job.
+/// The <c>folios</c> command line: the main job as the root's own action, and a command per job.
 /// Adding a command is adding its line to <see cref="CreateRoot"/>.
 /// </summary>
 internal static class Program

@@ -1,7 +1,7 @@
 using System;
 using System.Globalization;
 
-namespace LargeFolios.Perf.Cli;
+namespace LargeFolios.Folios.Cli;
 
 /// <summary>
 /// Byte sizes as the tool reads and writes them: decimal or 0x-hex, with an optional K, M, G or T

@@ -2,7 +2,7 @@ using System;
 using System.IO;
 using Spectre.Console;
 
-namespace LargeFolios.Perf.Cli;
+namespace LargeFolios.Folios.Cli;
 
 /// <summary>
 /// Where commands write: reports to <see cref="Out"/> (Spectre tables), raw text that must stay

@@ -4,7 +4,7 @@ using System.CommandLine.Parsing;
 using System.Globalization;
 using System.Linq;
 
-namespace LargeFolios.Perf.Cli;
+namespace LargeFolios.Folios.Cli;
 
 /// <summary>
 /// Builders for the kinds of option the commands share, each with the parsing and range checks

@@ -3,7 +3,7 @@ using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Linq;
 
-namespace LargeFolios.Perf.Cli;
+namespace LargeFolios.Folios.Cli;
 
 /// <summary>
 /// Parses and runs a command line: a malformed one is reported on standard error, one line per
@@ -39,10 +39,10 @@ internal static class CommandLineHost
     private static int ReportErrors(ParseResult parsed, CliConsole console)
     {
         foreach (ParseError error in parsed.Errors.DistinctBy(e => e.Message))
-            console.Error.WriteLine($"perf: {error.Message}");
+            console.Error.WriteLine($"folios: {error.Message}");
 
         Command command = parsed.CommandResult.Command;
-        string path = command is RootCommand ? "perf" : $"perf {command.Name}";
+        string path = command is RootCommand ? "folios" : $"folios {command.Name}";
         if (command.Subcommands.Count > 0)
             console.Error.WriteLine($"Commands: {string.Join(", ", command.Subcommands.Select(c => c.Name))}; no command runs the main job.");
         console.Error.WriteLine($"See '{path} --help'.");

@@ -1,4 +1,4 @@
-namespace LargeFolios.Perf.Cli;
+namespace LargeFolios.Folios.Cli;
 
 /// <summary>The tool's exit statuses (replay's 0/1/2 are these too).</summary>
 internal static class ExitCodes

@@ -5,7 +5,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using Spectre.Console;
 
-namespace LargeFolios.Perf.Cli;
+namespace LargeFolios.Folios.Cli;
 
 /// <summary>
 /// Runs a job and, if it is still running after <see cref="ShowAfter"/>, draws a progress bar for

@@ -1,6 +1,6 @@
 using System.Threading;
 
-namespace LargeFolios.Perf.Cli;
+namespace LargeFolios.Folios.Cli;
 
 /// <summary>
 /// How far a long job has got, in units it chooses (pages, measurements): workers add to it as

@@ -1,15 +1,15 @@
 using System;
 using System.Collections.Generic;
 using System.CommandLine;
-using LargeFolios.Perf.Cli;
-using LargeFolios.Perf.Policies;
-using LargeFolios.Perf.Reports;
-using LargeFolios.Perf.Workloads;
+using LargeFolios.Folios.Cli;
+using LargeFolios.Folios.Policies;
+using LargeFolios.Folios.Reports;
+using LargeFolios.Folios.Workloads;
 
-namespace LargeFolios.Perf.Commands;
+namespace LargeFolios.Folios.Commands;
 
 /// <summary>
-/// <c>perf</c> with no arguments, the main job: one representative workload (an allocator's mix
+/// <c>folios</c> with no arguments, the main job: one representative workload (an allocator's mix
 /// of fills, MADV_DONTNEED, MADV_FREE, munmap and refaults, on a machine whose memory is already
 /// half fragmented) under the kernel's default THP policy and four mTHP policies, side by side.
 /// </summary>
@@ -54,7 +54,7 @@ internal static class MainJobCommand
     private static int Run(CliConsole console)
     {
         List<WorkloadResult> results = PolicyComparison.Run(console, Workload, Policies);
-        WorkloadReport.Write(console.Out, "perf: the mTHP fault path under five THP policies (a model of Linux 6.18)", results);
+        WorkloadReport.Write(console.Out, "folios: the mTHP fault path under five THP policies (a model of Linux 6.18)", results);
         return ExitCodes.Success;
     }
 }

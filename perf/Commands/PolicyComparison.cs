@@ -1,11 +1,11 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using LargeFolios.Perf.Cli;
-using LargeFolios.Perf.Policies;
-using LargeFolios.Perf.Workloads;
+using LargeFolios.Folios.Cli;
+using LargeFolios.Folios.Policies;
+using LargeFolios.Folios.Workloads;
 
-namespace LargeFolios.Perf.Commands;
+namespace LargeFolios.Folios.Commands;
 
 /// <summary>One workload under several policies, one after another (so their times compare), with a progress bar each.</summary>
 internal static class PolicyComparison

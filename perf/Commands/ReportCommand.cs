@@ -1,14 +1,14 @@
 using System;
 using System.CommandLine;
 using System.IO;
-using LargeFolios.Perf.Cli;
-using LargeFolios.Perf.TraceAnalysis;
+using LargeFolios.Folios.Cli;
+using LargeFolios.Folios.TraceAnalysis;
 using Spectre.Console;
 
-namespace LargeFolios.Perf.Commands;
+namespace LargeFolios.Folios.Commands;
 
 /// <summary>
-/// <c>perf report FILE.nettrace [--plot FILE.png] [--arena ID]</c>: reads a trace of the
+/// <c>folios report FILE.nettrace [--plot FILE.png] [--arena ID]</c>: reads a trace of the
 /// <c>LargeFolios-Allocator</c> provider and prints what it says (<see cref="TraceReport"/>), and
 /// with <c>--plot</c> draws the order histogram and the free areas over time (<see cref="TracePlot"/>).
 /// Exit 0; 2 when the trace cannot be read or the plot cannot be written, with one line on
@@ -51,7 +51,7 @@ internal static class ReportCommand
         }
         catch (TraceFileException e)
         {
-            error.WriteLine($"perf report: {e.Message.ReplaceLineEndings(" ")}");
+            error.WriteLine($"folios report: {e.Message.ReplaceLineEndings(" ")}");
             return ExitCodes.Usage;
         }
 
@@ -65,7 +65,7 @@ internal static class ReportCommand
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            error.WriteLine($"perf report: {plot}: cannot write the plot: {e.Message.ReplaceLineEndings(" ")}");
+            error.WriteLine($"folios report: {plot}: cannot write the plot: {e.Message.ReplaceLineEndings(" ")}");
             return ExitCodes.Usage;
         }
 

@@ -1,15 +1,15 @@
 using System;
 using System.Collections.Generic;
 using System.CommandLine;
-using LargeFolios.Perf.Cli;
-using LargeFolios.Perf.Policies;
-using LargeFolios.Perf.Reports;
-using LargeFolios.Perf.Workloads;
+using LargeFolios.Folios.Cli;
+using LargeFolios.Folios.Policies;
+using LargeFolios.Folios.Reports;
+using LargeFolios.Folios.Workloads;
 
-namespace LargeFolios.Perf.Commands;
+namespace LargeFolios.Folios.Commands;
 
 /// <summary>
-/// <c>perf run WORKLOAD</c>: one built-in workload (<see cref="WorkloadKind"/>) under one policy,
+/// <c>folios run WORKLOAD</c>: one built-in workload (<see cref="WorkloadKind"/>) under one policy,
 /// or several side by side, with the main job's report.
 /// </summary>
 internal static class RunCommand
@@ -27,14 +27,14 @@ internal static class RunCommand
 
     /// <summary>
     /// Runs the workload under every policy and writes the report; what the options or the host
-    /// refuse is a usage error in <c>perf <paramref name="command"/></c>'s name. Shared with <c>perf trace</c>.
+    /// refuse is a usage error in <c>folios <paramref name="command"/></c>'s name. Shared with <c>folios trace</c>.
     /// </summary>
     internal static int RunAndReport(CliConsole console, string command, WorkloadOptions options, IReadOnlyList<PolicySettings> policies, bool warmUp = true)
     {
         // What the options cannot say alone (a region too small for the threads) is still a usage error.
         if (options.Check() is { } problem)
         {
-            console.Error.WriteLine($"perf {command}: {problem}.");
+            console.Error.WriteLine($"folios {command}: {problem}.");
             return ExitCodes.Usage;
         }
 
@@ -45,11 +45,11 @@ internal static class RunCommand
         }
         catch (ArgumentException refused)
         {
-            console.Error.WriteLine($"perf {command}: {refused.Message}.");
+            console.Error.WriteLine($"folios {command}: {refused.Message}.");
             return ExitCodes.Usage;
         }
 
-        WorkloadReport.Write(console.Out, $"perf {command} {options.Kind.ToString().ToLowerInvariant()}", results);
+        WorkloadReport.Write(console.Out, $"folios {command} {options.Kind.ToString().ToLowerInvariant()}", results);
         return ExitCodes.Success;
     }
 }

@@ -3,14 +3,14 @@ using System.Collections.Generic;
 using System.CommandLine;
 using System.Globalization;
 using LargeFolios.BuddyAllocator;
-using LargeFolios.Perf.Cli;
-using LargeFolios.Perf.Scaling;
+using LargeFolios.Folios.Cli;
+using LargeFolios.Folios.Scaling;
 using Spectre.Console;
 
-namespace LargeFolios.Perf.Commands;
+namespace LargeFolios.Folios.Commands;
 
 /// <summary>
-/// <c>perf scale</c>: DESIGN.md's multi-thread anchor (<see cref="ScalingRun"/>), threads each
+/// <c>folios scale</c>: DESIGN.md's multi-thread anchor (<see cref="ScalingRun"/>), threads each
 /// populating their own slice of one address space by write faults, with real zeroing; prints
 /// the total throughput and the speed-up over one thread per order and thread count.
 /// </summary>
@@ -41,7 +41,7 @@ internal static class ScaleCommand
         var progress = new WorkProgress();
         IReadOnlyList<ScalingPoint> points = console.Progress.Run("scale", progress, () => ScalingRun.Measure(maxThreads, perThread, populate, progress));
 
-        console.Out.MarkupLine($"[bold]perf scale[/]: {Environment.ProcessorCount} CPUs, up to {maxThreads} threads x {ByteSize.Format(perThread)}, " +
+        console.Out.MarkupLine($"[bold]folios scale[/]: {Environment.ProcessorCount} CPUs, up to {maxThreads} threads x {ByteSize.Format(perThread)}, " +
             $"zeroing, {(populate ? "MADV_POPULATE_WRITE per thread" : "one store per page")}, best of {ScalingRun.Rounds}");
         var table = new Table().Border(TableBorder.Rounded);
         foreach (string heading in new[] { "threads", "order", "GB/s", "x1", "ns/page/thread" })

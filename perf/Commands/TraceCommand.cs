@@ -7,16 +7,16 @@ using System.IO;
 using System.Linq;
 using System.Threading.Tasks;
 using LargeFolios.BuddyAllocator;
-using LargeFolios.Perf.Cli;
-using LargeFolios.Perf.Policies;
-using LargeFolios.Perf.Tracing;
-using LargeFolios.Perf.Workloads;
+using LargeFolios.Folios.Cli;
+using LargeFolios.Folios.Policies;
+using LargeFolios.Folios.Tracing;
+using LargeFolios.Folios.Workloads;
 
-namespace LargeFolios.Perf.Commands;
+namespace LargeFolios.Folios.Commands;
 
 /// <summary>
-/// <c>perf trace WORKLOAD</c>: <c>perf run</c>'s workload with an EventPipe session on the
-/// LargeFolios-Allocator provider, written to a <c>.nettrace</c> file for <c>perf report</c>,
+/// <c>folios trace WORKLOAD</c>: <c>folios run</c>'s workload with an EventPipe session on the
+/// LargeFolios-Allocator provider, written to a <c>.nettrace</c> file for <c>folios report</c>,
 /// PerfView or TraceEvent. By default the workload runs in a child process started suspended, so
 /// the session sees it from its first event, as <c>dotnet-trace collect -- CMD</c> does;
 /// <c>--in-process</c> traces this process instead.
@@ -35,7 +35,7 @@ internal static class TraceCommand
         {
             Description = "The trace file.",
             HelpName = "FILE",
-            DefaultValueFactory = _ => new FileInfo("perf.nettrace"),
+            DefaultValueFactory = _ => new FileInfo("folios.nettrace"),
         };
         var keywords = new Option<EventKeywords>("--keywords", "-k")
         {
@@ -57,7 +57,7 @@ internal static class TraceCommand
             "The runtime's event buffer in MB; events that find it full are dropped.");
         var child = new Option<bool>(ChildFlag) { Hidden = true };
 
-        var command = new Command("trace", "Run a workload as 'perf run' does and write the library's events to a .nettrace file (EventPipe).");
+        var command = new Command("trace", "Run a workload as 'folios run' does and write the library's events to a .nettrace file (EventPipe).");
         arguments.AddTo(command);
         foreach (Option option in new Option[] { output, keywords, level, inProcess, stacks, buffer, child })
             command.Add(option);
@@ -88,7 +88,7 @@ internal static class TraceCommand
         }
         catch (TraceSessionException failure)
         {
-            console.Error.WriteLine($"perf trace: {failure.Message}");
+            console.Error.WriteLine($"folios trace: {failure.Message}");
             return ExitCodes.Failure;
         }
 
@@ -107,7 +107,7 @@ internal static class TraceCommand
         catch (TraceSessionException failure)
         {
             File.Delete(settings.OutputPath);
-            console.Error.WriteLine($"perf trace: {failure.Message}");
+            console.Error.WriteLine($"folios trace: {failure.Message}");
             return ExitCodes.Failure;
         }
 
@@ -115,7 +115,7 @@ internal static class TraceCommand
     }
 
     /// <summary>
-    /// The workload and its report, as <c>perf run</c> prints it, without the warm-up run: its
+    /// The workload and its report, as <c>folios run</c> prints it, without the warm-up run: its
     /// events would be in the trace too. The first faults of a traced run include the JIT's
     /// compilation of the fault path.
     /// </summary>
@@ -130,19 +130,19 @@ internal static class TraceCommand
         {
             // The child refused its options (what only the workload can check, such as the host's memory): nothing ran.
             file.Delete();
-            console.Error.WriteLine("perf trace: the workload did not run; no trace written.");
+            console.Error.WriteLine("folios trace: the workload did not run; no trace written.");
             return status;
         }
 
         long bytes = file.Exists ? file.Length : 0;
         string what = status == ExitCodes.Success ? "wrote" : $"the workload failed (status {status}); its trace is in";
-        console.Error.WriteLine($"perf trace: {what} {settings.OutputPath} ({bytes / (1024.0 * 1024.0):F1} MiB); read it with 'perf report {settings.OutputPath}'.");
+        console.Error.WriteLine($"folios trace: {what} {settings.OutputPath} ({bytes / (1024.0 * 1024.0):F1} MiB); read it with 'folios report {settings.OutputPath}'.");
         return status;
     }
 
     private static int Usage(CliConsole console, string problem)
     {
-        console.Error.WriteLine($"perf trace: {problem}.");
+        console.Error.WriteLine($"folios trace: {problem}.");
         return ExitCodes.Usage;
     }
 

@@ -3,14 +3,14 @@ using System.Collections.Generic;
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using LargeFolios.BuddyAllocator;
-using LargeFolios.Perf.Cli;
-using LargeFolios.Perf.Policies;
-using LargeFolios.Perf.Workloads;
+using LargeFolios.Folios.Cli;
+using LargeFolios.Folios.Policies;
+using LargeFolios.Folios.Workloads;
 
-namespace LargeFolios.Perf.Commands;
+namespace LargeFolios.Folios.Commands;
 
 /// <summary>
-/// The workload argument and options of <c>perf run</c>, for every command that runs a workload:
+/// The workload argument and options of <c>folios run</c>, for every command that runs a workload:
 /// add them to a command, then read a parse result back as <see cref="WorkloadOptions"/> and the
 /// policies to run it under.
 /// </summary>

@@ -3,9 +3,9 @@ using System.Diagnostics.CodeAnalysis;
 using System.Numerics;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
-using LargeFolios.Perf.Cli;
+using LargeFolios.Folios.Cli;
 
-namespace LargeFolios.Perf.Policies;
+namespace LargeFolios.Folios.Policies;
 
 /// <summary>
 /// Reads the command line's policy syntax (<see cref="Syntax"/>) into <see cref="PolicySettings"/>.

@@ -6,7 +6,7 @@ using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
 using LargeFolios.PageTables;
 
-namespace LargeFolios.Perf.Policies;
+namespace LargeFolios.Folios.Policies;
 
 /// <summary>
 /// A complete THP configuration to write into a machine's sysfs (<see cref="ThpPolicy"/>): the

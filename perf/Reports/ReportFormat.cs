@@ -2,7 +2,7 @@ using System;
 using System.Globalization;
 using LargeFolios.BuddyAllocator;
 
-namespace LargeFolios.Perf.Reports;
+namespace LargeFolios.Folios.Reports;
 
 /// <summary>How report cells write numbers: invariant culture, thousands grouped, indices as the kernel prints them.</summary>
 internal static class ReportFormat

@@ -4,12 +4,12 @@ using System.Linq;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
 using LargeFolios.PageTables;
-using LargeFolios.Perf.Cli;
-using LargeFolios.Perf.Policies;
-using LargeFolios.Perf.Workloads;
+using LargeFolios.Folios.Cli;
+using LargeFolios.Folios.Policies;
+using LargeFolios.Folios.Workloads;
 using Spectre.Console;
 
-namespace LargeFolios.Perf.Reports;
+namespace LargeFolios.Folios.Reports;
 
 /// <summary>
 /// The report of one workload under one or more policies: a heading saying what ran on what

@@ -1,4 +1,4 @@
-namespace LargeFolios.Perf.Scaling;
+namespace LargeFolios.Folios.Scaling;
 
 /// <summary>One measurement of <see cref="ScalingRun"/>: a thread count at one folio order.</summary>
 /// <param name="Threads">Threads populating at once.</param>

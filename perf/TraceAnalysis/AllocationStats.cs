@@ -1,4 +1,4 @@
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>
 /// The buddy allocator's side of a trace: folios handed out and freed per order, allocations that

@@ -1,6 +1,6 @@
 using System.Collections.Generic;
 
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>
 /// What a <c>.nettrace</c> of the <c>LargeFolios-Allocator</c> provider says, aggregated: events by

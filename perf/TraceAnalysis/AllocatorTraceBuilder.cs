@@ -7,7 +7,7 @@ using LargeFolios.FaultPath;
 using Microsoft.Diagnostics.Tracing;
 using Ids = LargeFolios.BuddyAllocator.LargeFoliosEventSource.EventIds;
 
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>
 /// Folds the provider's events, one at a time and in trace order, into an <see cref="AllocatorTrace"/>.

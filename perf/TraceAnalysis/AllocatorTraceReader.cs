@@ -2,7 +2,7 @@ using System;
 using System.IO;
 using Microsoft.Diagnostics.Tracing;
 
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>
 /// Opens a <c>.nettrace</c> with TraceEvent and feeds its events to an <see cref="AllocatorTraceBuilder"/>,

@@ -4,7 +4,7 @@ using System.IO;
 using LargeFolios.BuddyAllocator;
 using Microsoft.Diagnostics.Tracing;
 
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>
 /// Typed reads of an event's fields by name. The trace's own metadata names the fields, so a field

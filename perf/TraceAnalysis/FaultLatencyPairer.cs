@@ -1,7 +1,7 @@
 using System.Collections.Generic;
 using LargeFolios.FaultPath;
 
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>
 /// Matches each FaultStop with the FaultStart before it on the same thread. A fault runs on one

@@ -1,6 +1,6 @@
 using LargeFolios.FaultPath;
 
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>One fault timed from its FaultStart to its FaultStop.</summary>
 /// <param name="Nanoseconds">Start to stop.</param>

@@ -2,7 +2,7 @@ using System.Collections.Generic;
 using System.Linq;
 using LargeFolios.FaultPath;
 
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>
 /// The fault path's side of a trace: what each fault did and at which order (FaultStop), the

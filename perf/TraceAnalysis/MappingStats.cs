@@ -1,6 +1,6 @@
 using LargeFolios.FaultPath;
 
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>The system calls that shape an address space: mmap, munmap and madvise, with the pages each unmapped.</summary>
 internal sealed class MappingStats

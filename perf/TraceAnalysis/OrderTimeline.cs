@@ -1,7 +1,7 @@
 using System;
 using System.Collections.Generic;
 
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>
 /// Folio allocations in time order, each with its order, so a report can cut the trace into

@@ -1,4 +1,4 @@
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>One span of a trace's time and the folios allocated in it, per order.</summary>
 /// <param name="StartMs">Where the span begins, in milliseconds from the session's start.</param>

@@ -1,4 +1,4 @@
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>Page-table pages allocated and freed, and PMD mappings split into PTE tables.</summary>
 internal sealed class PageTableStats

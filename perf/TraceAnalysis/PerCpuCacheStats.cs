@@ -1,4 +1,4 @@
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>
 /// How well the per-CPU caches absorbed the buddy core's traffic: the share of allocations a

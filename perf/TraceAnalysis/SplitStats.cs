@@ -1,6 +1,6 @@
 using LargeFolios.BuddyAllocator;
 
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>
 /// Large folios broken up: splits done (uniformly, or non-uniformly around one page as Linux

@@ -1,7 +1,7 @@
 using System;
 using System.IO;
 
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>
 /// A file that cannot be read as an allocator trace. The message is one line that names the file

@@ -1,4 +1,4 @@
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>Why a file could not be read as a trace.</summary>
 internal enum TraceFileProblem

@@ -6,10 +6,10 @@ using ScottPlot;
 using ScottPlot.MultiplotLayouts;
 using ScottPlot.TickGenerators;
 
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>
-/// <c>perf report --plot FILE.png</c>: one PNG, two panels side by side. Left, folios allocated per
+/// <c>folios report --plot FILE.png</c>: one PNG, two panels side by side. Left, folios allocated per
 /// order, a bar per order. Right, the buddy allocator's free pages per order over the trace's
 /// time, a line per order through every free-area snapshot, of the arena with the most snapshots
 /// (or the one the trace was narrowed to), on a log scale.

@@ -6,10 +6,10 @@ using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
 using Spectre.Console;
 
-namespace LargeFolios.Perf.TraceAnalysis;
+namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>
-/// <c>perf report</c>'s text: an <see cref="AllocatorTrace"/> as Spectre tables, one section per
+/// <c>folios report</c>'s text: an <see cref="AllocatorTrace"/> as Spectre tables, one section per
 /// question a memory-management engineer asks of a trace (which orders did faults get, why did
 /// they fall back, what did they cost, what got split, did the per-CPU caches help, how did the
 /// free areas move). A section with nothing in the trace says so in one line.

@@ -3,7 +3,7 @@ using System.Diagnostics.Tracing;
 using System.Globalization;
 using LargeFolios.BuddyAllocator;
 
-namespace LargeFolios.Perf.Tracing;
+namespace LargeFolios.Folios.Tracing;
 
 /// <summary>The <c>--keywords</c> syntax: subsystem names joined by commas, <c>all</c>, or a number (<c>0x3F</c>).</summary>
 internal static class TraceKeywords

@@ -7,7 +7,7 @@ using System.Threading.Tasks;
 using LargeFolios.BuddyAllocator;
 using Microsoft.Diagnostics.NETCore.Client;
 
-namespace LargeFolios.Perf.Tracing;
+namespace LargeFolios.Folios.Tracing;
 
 /// <summary>
 /// Collects a <c>.nettrace</c> of the LargeFolios-Allocator provider, either of this process or of
@@ -120,7 +120,7 @@ internal static class TraceSession
         }
     }
 
-    /// <summary>How to start this program again with <paramref name="arguments"/>: its own executable, or <c>dotnet perf.dll</c>.</summary>
+    /// <summary>How to start this program again with <paramref name="arguments"/>: its own executable, or <c>dotnet folios.dll</c>.</summary>
     public static ProcessStartInfo Self(params string[] arguments)
     {
         string host = Environment.ProcessPath ?? throw new InvalidOperationException("The process has no path to start again.");

@@ -3,9 +3,9 @@ using System.Diagnostics.Tracing;
 using LargeFolios.BuddyAllocator;
 using Microsoft.Diagnostics.NETCore.Client;
 
-namespace LargeFolios.Perf.Tracing;
+namespace LargeFolios.Folios.Tracing;
 
-/// <summary>What a <c>perf trace</c> session collects and where it writes it.</summary>
+/// <summary>What a <c>folios trace</c> session collects and where it writes it.</summary>
 /// <param name="OutputPath">The <c>.nettrace</c> file.</param>
 /// <param name="Keywords">The provider's keywords to enable.</param>
 /// <param name="Level">The most verbose level to enable.</param>

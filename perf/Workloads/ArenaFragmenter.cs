@@ -2,7 +2,7 @@ using System;
 using System.Collections.Generic;
 using LargeFolios.BuddyAllocator;
 
-namespace LargeFolios.Perf.Workloads;
+namespace LargeFolios.Folios.Workloads;
 
 /// <summary>
 /// Leaves an arena as a long-running machine's memory looks: a share of its max-order blocks each

@@ -1,4 +1,4 @@
-namespace LargeFolios.Perf.Workloads;
+namespace LargeFolios.Folios.Workloads;
 
 /// <summary>The madvise a workload gives its whole mapping before it touches it.</summary>
 internal enum HugePageAdvice

@@ -1,4 +1,4 @@
-namespace LargeFolios.Perf.Workloads;
+namespace LargeFolios.Folios.Workloads;
 
 /// <summary>Where and why a workload thread stopped early.</summary>
 /// <param name="Outcome">SIGSEGV or OOM.</param>

@@ -1,4 +1,4 @@
-namespace LargeFolios.Perf.Workloads;
+namespace LargeFolios.Folios.Workloads;
 
 /// <summary>The built-in access patterns (what each does: <see cref="Patterns.AccessPattern.For"/>).</summary>
 internal enum WorkloadKind

@@ -1,9 +1,9 @@
 using LargeFolios.BuddyAllocator;
 using LargeFolios.PageTables;
-using LargeFolios.Perf.Cli;
-using LargeFolios.Perf.Policies;
+using LargeFolios.Folios.Cli;
+using LargeFolios.Folios.Policies;
 
-namespace LargeFolios.Perf.Workloads;
+namespace LargeFolios.Folios.Workloads;
 
 /// <summary>
 /// Everything a workload run depends on: the pattern, the region it touches, the machine it runs

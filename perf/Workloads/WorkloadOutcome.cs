@@ -1,4 +1,4 @@
-namespace LargeFolios.Perf.Workloads;
+namespace LargeFolios.Folios.Workloads;
 
 /// <summary>How a workload run ended.</summary>
 internal enum WorkloadOutcome

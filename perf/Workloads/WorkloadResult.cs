@@ -5,7 +5,7 @@ using System.Linq;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
 
-namespace LargeFolios.Perf.Workloads;
+namespace LargeFolios.Folios.Workloads;
 
 /// <summary>
 /// What a workload run did, read from the machine's own counters once its threads had finished

@@ -6,10 +6,10 @@ using System.Runtime.ExceptionServices;
 using System.Threading;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
-using LargeFolios.Perf.Cli;
-using LargeFolios.Perf.Workloads.Patterns;
+using LargeFolios.Folios.Cli;
+using LargeFolios.Folios.Workloads.Patterns;
 
-namespace LargeFolios.Perf.Workloads;
+namespace LargeFolios.Folios.Workloads;
 
 /// <summary>
 /// Runs a workload on a machine of its own: builds the arena and machine, writes the policy into
@@ -52,7 +52,7 @@ internal static class WorkloadRunner
         WorkloadSlice[] slices = CreateSlices(options, space, progress);
         progress?.Plan(slices.Sum(s => s.Pages) * options.Iterations);
 
-        // Traced, the buddy allocator's free areas every few milliseconds: perf report plots them over time.
+        // Traced, the buddy allocator's free areas every few milliseconds: folios report plots them over time.
         using Timer? snapshots = LargeFoliosEventSource.Log.IsEnabled()
             ? new Timer(static state => ((Arena)state!).TraceFreeAreas(), arena, TimeSpan.Zero, SnapshotInterval)
             : null;
@@ -99,7 +99,7 @@ internal static class WorkloadRunner
 
     /// <summary>
     /// Runs a small copy of <paramref name="options"/> (4 MiB, one thread, no fragmentation) under
-    /// every size and under order 0 alone, untimed: the perf tool compiles everything up front
+    /// every size and under order 0 alone, untimed: the folios tool compiles everything up front
     /// (no tiered JIT), and the first timed run would otherwise pay tens of milliseconds for it.
     /// </summary>
     public static void WarmUp(WorkloadOptions options)

@@ -3,9 +3,9 @@ using System.Numerics;
 using System.Runtime.ExceptionServices;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
-using LargeFolios.Perf.Cli;
+using LargeFolios.Folios.Cli;
 
-namespace LargeFolios.Perf.Workloads;
+namespace LargeFolios.Folios.Workloads;
 
 /// <summary>
 /// One thread's share of a workload: its part of the region, its random numbers, and the

@@ -30,7 +30,7 @@ internal static class ArenaRegistry
         // Construct the provider now, before any arena lock can be held. Two reasons:
         // - A session already listening enables it inside its constructor, and the enable-time
         //   snapshot takes every arena's zone lock; constructed lazily by a zone's first event, it
-        //   would wait on the very lock its own thread holds (dotnet-trace collect -- perf hung so).
+        //   would wait on the very lock its own thread holds (dotnet-trace collect -- folios hung so).
         // - Code compiled while the class is uninitialised reaches its statics through a helper
         //   call, and without tiered compilation nothing recompiles it.
         GC.KeepAlive(LargeFoliosEventSource.Log);

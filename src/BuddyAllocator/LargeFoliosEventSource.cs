@@ -12,7 +12,7 @@ namespace LargeFolios.BuddyAllocator;
 /// </summary>
 /// <remarks>
 /// <para>Collect with <c>dotnet-trace collect --providers LargeFolios-Allocator:0x3F:5 -- CMD</c>
-/// (keywords, then level: 4 Informational, 5 Verbose), <c>perf trace</c>, or on Windows
+/// (keywords, then level: 4 Informational, 5 Verbose), <c>folios trace</c>, or on Windows
 /// <c>PerfView /OnlyProviders=*LargeFolios-Allocator collect</c>. The provider GUID is the one
 /// EventSource derives from the name (<see cref="EventSource.GetGuid"/>), so ETW tools that take
 /// the name with a <c>*</c> prefix find it without a registered manifest.</para>

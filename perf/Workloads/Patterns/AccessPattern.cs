@@ -1,7 +1,7 @@
 using System;
 using LargeFolios.FaultPath;
 
-namespace LargeFolios.Perf.Workloads.Patterns;
+namespace LargeFolios.Folios.Workloads.Patterns;
 
 /// <summary>
 /// What a workload's threads do to their slices of the region, one iteration at a time. Every

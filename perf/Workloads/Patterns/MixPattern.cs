@@ -2,7 +2,7 @@ using System;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
 
-namespace LargeFolios.Perf.Workloads.Patterns;
+namespace LargeFolios.Folios.Workloads.Patterns;
 
 /// <summary>
 /// An allocator's life, 2 MiB at a time: fill the chunk; give back a random run of up to 64 pages

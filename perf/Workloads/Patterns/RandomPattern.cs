@@ -1,4 +1,4 @@
-namespace LargeFolios.Perf.Workloads.Patterns;
+namespace LargeFolios.Folios.Workloads.Patterns;
 
 /// <summary>
 /// As many stores as the slice has pages, each to a page drawn uniformly: about 1 - 1/e (63%) of

@@ -1,4 +1,4 @@
-namespace LargeFolios.Perf.Workloads.Patterns;
+namespace LargeFolios.Folios.Workloads.Patterns;
 
 /// <summary>A store to every page in address order: each fault maps the largest folio the policy allows, and the next stores find it mapped.</summary>
 internal sealed class SequentialPattern : AccessPattern

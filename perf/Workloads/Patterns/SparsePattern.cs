@@ -1,7 +1,7 @@
 using System;
 using LargeFolios.BuddyAllocator;
 
-namespace LargeFolios.Perf.Workloads.Patterns;
+namespace LargeFolios.Folios.Workloads.Patterns;
 
 /// <summary>
 /// In every 2 MiB of the slice, a load of its first page, then stores to 1/64 of its pages (8) at

@@ -1,6 +1,6 @@
 using LargeFolios.BuddyAllocator;
 
-namespace LargeFolios.Perf.Workloads.Patterns;
+namespace LargeFolios.Folios.Workloads.Patterns;
 
 /// <summary>
 /// A store to the first page of every stride: with folios larger than the stride every store

@@ -1,7 +1,7 @@
 using System.IO;
 using Spectre.Console;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 /// <summary>A Spectre console that writes plain text into a string: no colours, no cursor tricks, a wide page.</summary>
 internal static class ReportTestConsole

@@ -2,17 +2,17 @@ using System;
 using System.Linq;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
-using LargeFolios.Perf.Policies;
-using LargeFolios.Perf.Workloads;
-using LargeFolios.Perf.Workloads.Patterns;
+using LargeFolios.Folios.Policies;
+using LargeFolios.Folios.Workloads;
+using LargeFolios.Folios.Workloads.Patterns;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 /// <summary>The runner as an API: its result is the machine's own counters, and failures are results.</summary>
 public sealed class WorkloadRunnerTests
 {
-    // Kinds by name: the enum is internal to perf, and test methods are public.
+    // Kinds by name: the enum is internal to folios, and test methods are public.
     public static TheoryData<string, string, int> Workloads()
     {
         var data = new TheoryData<string, string, int>();

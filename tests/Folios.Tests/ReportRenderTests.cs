@@ -1,8 +1,8 @@
 using System.IO;
-using LargeFolios.Perf.TraceAnalysis;
+using LargeFolios.Folios.TraceAnalysis;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 /// <summary>The report's text for the real trace and for a trace without the provider's events.</summary>
 [Collection(ReportEventPipeCollection.Name)]

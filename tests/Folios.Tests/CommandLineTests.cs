@@ -1,7 +1,7 @@
-using LargeFolios.Perf.Cli;
+using LargeFolios.Folios.Cli;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 /// <summary>Malformed command lines: one message on standard error naming the bad value and what was expected, exit 2, nothing run.</summary>
 public sealed class CommandLineTests
@@ -27,7 +27,7 @@ public sealed class CommandLineTests
     [InlineData(new[] { "scale", "--per-thread", "3M" }, "--per-thread: '3M' is out of range; expected a whole number of 2M")]
     public void A_bad_command_line_names_the_bad_value_and_exits_2(string[] args, string message)
     {
-        CliRun run = PerfCli.Run(args);
+        CliRun run = FoliosCli.Run(args);
 
         Assert.Equal(ExitCodes.Usage, run.ExitCode);
         Assert.Contains(message, run.Error, System.StringComparison.Ordinal);
@@ -37,24 +37,24 @@ public sealed class CommandLineTests
     [Fact]
     public void An_unknown_command_lists_the_commands()
     {
-        CliRun run = PerfCli.Run("frob");
+        CliRun run = FoliosCli.Run("frob");
 
         Assert.Contains("Commands: run, replay, scale", run.Error, System.StringComparison.Ordinal);
-        Assert.Contains("See 'perf --help'.", run.Error, System.StringComparison.Ordinal);
+        Assert.Contains("See 'folios --help'.", run.Error, System.StringComparison.Ordinal);
     }
 
     [Fact]
     public void A_bad_option_points_at_its_commands_help()
     {
-        CliRun run = PerfCli.Run("run", "mix", "--threads", "0");
+        CliRun run = FoliosCli.Run("run", "mix", "--threads", "0");
 
-        Assert.EndsWith("See 'perf run --help'.\n", run.Error.ReplaceLineEndings("\n"), System.StringComparison.Ordinal);
+        Assert.EndsWith("See 'folios run --help'.\n", run.Error.ReplaceLineEndings("\n"), System.StringComparison.Ordinal);
     }
 
     [Fact]
     public void A_missing_scenario_file_is_replays_own_exit_2()
     {
-        CliRun run = PerfCli.Run("replay", "no-such-file.scenario");
+        CliRun run = FoliosCli.Run("replay", "no-such-file.scenario");
 
         Assert.Equal(2, run.ExitCode);
         Assert.StartsWith("no-such-file.scenario: cannot read the scenario", run.Error, System.StringComparison.Ordinal);
@@ -68,7 +68,7 @@ public sealed class CommandLineTests
     [InlineData("scale", "--help")]
     public void Help_goes_to_standard_output_and_exits_0(params string[] args)
     {
-        CliRun run = PerfCli.Run(args);
+        CliRun run = FoliosCli.Run(args);
 
         Assert.Equal(ExitCodes.Success, run.ExitCode);
         Assert.Contains("Usage:", run.Output, System.StringComparison.Ordinal);
@@ -78,7 +78,7 @@ public sealed class CommandLineTests
     [Fact]
     public void Run_help_documents_the_policy_syntax_and_the_workloads()
     {
-        CliRun run = PerfCli.Run("run", "--help");
+        CliRun run = FoliosCli.Run("run", "--help");
 
         Assert.Contains("<sequential|random|strided|sparse|mix>", run.Output, System.StringComparison.Ordinal);
         Assert.Contains("SIZE=always|inherit|madvise|never", run.Output, System.StringComparison.Ordinal);

@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Linq;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 /// <summary>A rendered workload report read back: the column headings and each metric row's cells.</summary>
 internal sealed class ReportTable

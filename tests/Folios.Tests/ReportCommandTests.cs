@@ -1,13 +1,13 @@
 using System.CommandLine;
 using System.IO;
 using System.Linq;
-using LargeFolios.Perf.Commands;
-using LargeFolios.Perf.TraceAnalysis;
+using LargeFolios.Folios.Commands;
+using LargeFolios.Folios.TraceAnalysis;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
-/// <summary><c>perf report</c> as the command line runs it: exit codes, standard error, the PNG.</summary>
+/// <summary><c>folios report</c> as the command line runs it: exit codes, standard error, the PNG.</summary>
 [Collection(ReportEventPipeCollection.Name)]
 public sealed class ReportCommandTests(ReportTraceFixture fixture)
 {
@@ -59,7 +59,7 @@ public sealed class ReportCommandTests(ReportTraceFixture fixture)
 
         Assert.Equal(2, exit);
         Assert.Equal("", output);
-        Assert.StartsWith($"perf report: {cut}: truncated trace: it ends before the end-of-stream marker, after ", error);
+        Assert.StartsWith($"folios report: {cut}: truncated trace: it ends before the end-of-stream marker, after ", error);
         Assert.Equal(1, error.Count(c => c == '\n'));
     }
 
@@ -68,7 +68,7 @@ public sealed class ReportCommandTests(ReportTraceFixture fixture)
     {
         string missing = Path.Combine(fixture.Directory, "absent.nettrace");
         (int exit, string output, string error) = Run(missing);
-        Assert.Equal((2, "", $"perf report: {missing}: no such file\n"), (exit, output, error));
+        Assert.Equal((2, "", $"folios report: {missing}: no such file\n"), (exit, output, error));
     }
 
     [Fact]
@@ -77,7 +77,7 @@ public sealed class ReportCommandTests(ReportTraceFixture fixture)
         string png = Path.Combine(fixture.Directory, "no-such-folder", "plot.png");
         (int exit, _, string error) = Run(fixture.TracePath, "--plot", png);
         Assert.Equal(2, exit);
-        Assert.StartsWith($"perf report: {png}: cannot write the plot: ", error);
+        Assert.StartsWith($"folios report: {png}: cannot write the plot: ", error);
     }
 
     private static (int Exit, string Output, string Error) Run(params string[] args)

@@ -3,21 +3,21 @@ using System.Collections.Generic;
 using System.IO;
 using System.Linq;
 using LargeFolios.BuddyAllocator;
-using LargeFolios.Perf.Cli;
+using LargeFolios.Folios.Cli;
 using Microsoft.Diagnostics.Tracing;
 using Xunit;
 using Ids = LargeFolios.BuddyAllocator.LargeFoliosEventSource.EventIds;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 /// <summary>
-/// <c>perf trace</c>: the child process started suspended and traced from its first event, the
+/// <c>folios trace</c>: the child process started suspended and traced from its first event, the
 /// in-process session, the keyword and level filters, and bad arguments.
 /// </summary>
 [Collection(TraceCollection.Name)]
 public sealed class TraceCommandTests : IDisposable
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("perf-trace-").FullName;
+    private readonly string _directory = Directory.CreateTempSubdirectory("folios-trace-").FullName;
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
 
@@ -26,7 +26,7 @@ public sealed class TraceCommandTests : IDisposable
     {
         string path = Path.Combine(_directory, "child.nettrace");
 
-        CliRun run = PerfCli.Run("trace", "sequential", "--size", "16M", "--policy", "64K", "-o", path);
+        CliRun run = FoliosCli.Run("trace", "sequential", "--size", "16M", "--policy", "64K", "-o", path);
 
         Assert.True(run.ExitCode == ExitCodes.Success, run.Error);
         Assert.Contains($"wrote {path}", run.Error, StringComparison.Ordinal);
@@ -52,10 +52,10 @@ public sealed class TraceCommandTests : IDisposable
     {
         string path = Path.Combine(_directory, "self.nettrace");
 
-        CliRun run = PerfCli.Run("trace", "sequential", "--size", "16M", "--policy", "64K", "-o", path, "--in-process");
+        CliRun run = FoliosCli.Run("trace", "sequential", "--size", "16M", "--policy", "64K", "-o", path, "--in-process");
 
         Assert.True(run.ExitCode == ExitCodes.Success, run.Error);
-        Assert.Contains("perf trace sequential", run.Output, StringComparison.Ordinal);   // the run's report
+        Assert.Contains("folios trace sequential", run.Output, StringComparison.Ordinal);   // the run's report
         List<Traced> events = Read(path);
         Assert.Equal(Environment.ProcessId, events[0].ProcessId);
         int arena = events.First(e => e.Id == Ids.FaultStop).Int("arenaId");
@@ -67,7 +67,7 @@ public sealed class TraceCommandTests : IDisposable
     {
         string path = Path.Combine(_directory, "faults.nettrace");
 
-        CliRun run = PerfCli.Run("trace", "mix", "--size", "16M", "-o", path, "--keywords", "faults,madvise", "--level", "informational");
+        CliRun run = FoliosCli.Run("trace", "mix", "--size", "16M", "-o", path, "--keywords", "faults,madvise", "--level", "informational");
 
         Assert.True(run.ExitCode == ExitCodes.Success, run.Error);
         List<Traced> events = Read(path);
@@ -89,7 +89,7 @@ public sealed class TraceCommandTests : IDisposable
     {
         string path = Path.Combine(_directory, "never.nettrace");
 
-        CliRun run = PerfCli.Run("trace", "sequential", option, value, "-o", path);
+        CliRun run = FoliosCli.Run("trace", "sequential", option, value, "-o", path);
 
         Assert.Equal(ExitCodes.Usage, run.ExitCode);
         Assert.Contains(message, run.Error, StringComparison.Ordinal);
@@ -101,7 +101,7 @@ public sealed class TraceCommandTests : IDisposable
     {
         string path = Path.Combine(_directory, "refused.nettrace");
 
-        CliRun run = PerfCli.Run("trace", "sequential", "--size", "4K", "--threads", "2", "-o", path);
+        CliRun run = FoliosCli.Run("trace", "sequential", "--size", "4K", "--threads", "2", "-o", path);
 
         Assert.Equal(ExitCodes.Usage, run.ExitCode);
         Assert.Contains("cannot be shared by 2 threads", run.Error, StringComparison.Ordinal);
@@ -117,7 +117,7 @@ public sealed class TraceCommandTests : IDisposable
         CliRun run;
         try
         {
-            run = PerfCli.Run("trace", "sequential", "--size", "4M", "-o", path);
+            run = FoliosCli.Run("trace", "sequential", "--size", "4M", "-o", path);
         }
         finally
         {
@@ -126,7 +126,7 @@ public sealed class TraceCommandTests : IDisposable
 
         Assert.Equal(ExitCodes.Failure, run.ExitCode);
         string message = Assert.Single(run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
-        Assert.StartsWith("perf trace: could not trace the child process", message, StringComparison.Ordinal);
+        Assert.StartsWith("folios trace: could not trace the child process", message, StringComparison.Ordinal);
         Assert.Contains("DOTNET_EnableDiagnostics=0", message, StringComparison.Ordinal);
         Assert.False(File.Exists(path));
     }

@@ -1,18 +1,18 @@
 using System;
 using System.Linq;
-using LargeFolios.Perf.Cli;
-using LargeFolios.Perf.Commands;
+using LargeFolios.Folios.Cli;
+using LargeFolios.Folios.Commands;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
-/// <summary><c>perf</c> with no arguments: the main job's one report, a column per policy.</summary>
+/// <summary><c>folios</c> with no arguments: the main job's one report, a column per policy.</summary>
 public sealed class MainJobTests
 {
     [Fact]
     public void The_main_job_reports_every_policy_side_by_side()
     {
-        CliRun run = PerfCli.Run();
+        CliRun run = FoliosCli.Run();
 
         Assert.Equal(ExitCodes.Success, run.ExitCode);
         Assert.Equal("", run.Error);

@@ -1,9 +1,9 @@
 using System;
 using System.IO;
-using LargeFolios.Perf.TraceAnalysis;
+using LargeFolios.Folios.TraceAnalysis;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 /// <summary>
 /// The real trace cut short or damaged: a cut anywhere, even of the last byte alone, is a

@@ -1,11 +1,11 @@
 using System;
 using System.IO;
 using System.Threading;
-using LargeFolios.Perf.Cli;
+using LargeFolios.Folios.Cli;
 using Spectre.Console;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 public sealed class ProgressDisplayTests : IDisposable
 {

@@ -1,10 +1,10 @@
 using System.Linq;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
-using LargeFolios.Perf.TraceAnalysis;
+using LargeFolios.Folios.TraceAnalysis;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 /// <summary>
 /// A real trace of a known workload, loaded into an <see cref="AllocatorTrace"/>: every number the

@@ -1,11 +1,11 @@
 using System;
 using System.IO;
-using LargeFolios.Perf.Cli;
+using LargeFolios.Folios.Cli;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
-/// <summary><c>perf replay</c>: the scenario's dumps byte for byte, and the replay runner's own exit codes.</summary>
+/// <summary><c>folios replay</c>: the scenario's dumps byte for byte, and the replay runner's own exit codes.</summary>
 public sealed class ReplayCommandTests
 {
     [Theory]
@@ -17,7 +17,7 @@ public sealed class ReplayCommandTests
         string directory = Path.Combine(AppContext.BaseDirectory, "Scenarios");
         string expected = File.ReadAllText(Path.Combine(directory, scenario + ".expected"));
 
-        CliRun run = PerfCli.Run("replay", Path.Combine(directory, scenario + ".scenario"));
+        CliRun run = FoliosCli.Run("replay", Path.Combine(directory, scenario + ".scenario"));
 
         Assert.Equal(ExitCodes.Success, run.ExitCode);
         Assert.Equal(expected, run.Output);
@@ -29,7 +29,7 @@ public sealed class ReplayCommandTests
     {
         using var file = new TemporaryScenario("mmap 0x40000000 64K\nwrite 0x40000000\ndump\nwrite 0x50000000\ndump\n");
 
-        CliRun run = PerfCli.Run("replay", file.Path);
+        CliRun run = FoliosCli.Run("replay", file.Path);
 
         Assert.Equal(ExitCodes.Failure, run.ExitCode);
         Assert.Equal("0x40000000 1 o0\nend\n", run.Output);
@@ -41,7 +41,7 @@ public sealed class ReplayCommandTests
     {
         using var file = new TemporaryScenario("mmap 0x40000000 64K\ndump\nfrobnicate 0x40000000\ndump\n");
 
-        CliRun run = PerfCli.Run("replay", file.Path);
+        CliRun run = FoliosCli.Run("replay", file.Path);
 
         Assert.Equal(ExitCodes.Usage, run.ExitCode);
         Assert.Equal("end\n", run.Output);

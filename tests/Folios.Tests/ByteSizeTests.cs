@@ -1,7 +1,7 @@
-using LargeFolios.Perf.Cli;
+using LargeFolios.Folios.Cli;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 public sealed class ByteSizeTests
 {

@@ -1,8 +1,8 @@
 using LargeFolios.FaultPath;
-using LargeFolios.Perf.Policies;
+using LargeFolios.Folios.Policies;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 public sealed class PolicyParserTests
 {

@@ -1,6 +1,6 @@
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 /// <summary>
 /// Tests that open EventPipe sessions on this process or trace a child. They run alone, after the

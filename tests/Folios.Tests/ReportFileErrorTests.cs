@@ -1,14 +1,14 @@
 using System;
 using System.IO;
-using LargeFolios.Perf.TraceAnalysis;
+using LargeFolios.Folios.TraceAnalysis;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 /// <summary>Files that are not traces at all: each a <see cref="TraceFileException"/> that names the file and the problem.</summary>
 public sealed class ReportFileErrorTests : IDisposable
 {
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), $"perf-report-errors-{Guid.NewGuid():N}");
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), $"folios-report-errors-{Guid.NewGuid():N}");
 
     public ReportFileErrorTests() => Directory.CreateDirectory(_directory);
 
@@ -17,7 +17,7 @@ public sealed class ReportFileErrorTests : IDisposable
     [Fact]
     public void A_text_file_is_not_a_nettrace()
     {
-        string path = Write("notes.nettrace", "perf report reads traces, not notes\n"u8.ToArray());
+        string path = Write("notes.nettrace", "folios report reads traces, not notes\n"u8.ToArray());
         TraceFileException error = Assert.Throws<TraceFileException>(() => AllocatorTrace.Load(path));
         Assert.Equal(TraceFileProblem.NotANettrace, error.Problem);
         Assert.Equal($"{path}: not a nettrace file (it does not begin with \"Nettrace\"); expected a trace from dotnet-trace or an EventPipe session", error.Message);

@@ -1,8 +1,8 @@
 using LargeFolios.BuddyAllocator;
-using LargeFolios.Perf.Workloads;
+using LargeFolios.Folios.Workloads;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 public sealed class ArenaFragmenterTests
 {

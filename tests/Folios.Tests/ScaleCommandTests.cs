@@ -1,16 +1,16 @@
 using System;
 using System.Linq;
-using LargeFolios.Perf.Cli;
+using LargeFolios.Folios.Cli;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 public sealed class ScaleCommandTests
 {
     [Fact]
     public void Scale_measures_every_order_at_every_thread_count()
     {
-        CliRun run = PerfCli.Run("scale", "--threads", "2", "--per-thread", "2M", "--populate");
+        CliRun run = FoliosCli.Run("scale", "--threads", "2", "--per-thread", "2M", "--populate");
 
         Assert.Equal(ExitCodes.Success, run.ExitCode);
         Assert.Equal("", run.Error);

@@ -1,6 +1,6 @@
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 /// <summary>
 /// Tests that open an EventPipe session on this process. They run alone, after the parallel

@@ -1,10 +1,10 @@
 using System.IO;
-using LargeFolios.Perf.Cli;
+using LargeFolios.Folios.Cli;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
-/// <summary>Runs the perf command line in-process with its output captured.</summary>
-internal static class PerfCli
+/// <summary>Runs the folios command line in-process with its output captured.</summary>
+internal static class FoliosCli
 {
     public static CliRun Run(params string[] args)
     {

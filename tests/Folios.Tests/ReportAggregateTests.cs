@@ -1,9 +1,9 @@
 using System.Linq;
 using LargeFolios.FaultPath;
-using LargeFolios.Perf.TraceAnalysis;
+using LargeFolios.Folios.TraceAnalysis;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 /// <summary>The report's arithmetic on made-up inputs: percentiles, start/stop pairing, time buckets.</summary>
 public sealed class ReportAggregateTests

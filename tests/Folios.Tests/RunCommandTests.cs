@@ -1,12 +1,12 @@
 using System;
 using System.Linq;
-using LargeFolios.Perf.Cli;
+using LargeFolios.Folios.Cli;
 using Xunit;
 
-namespace LargeFolios.Perf.Tests;
+namespace LargeFolios.Folios.Tests;
 
 /// <summary>
-/// <c>perf run</c> of every workload on a few MiB, its report read back and checked against what
+/// <c>folios run</c> of every workload on a few MiB, its report read back and checked against what
 /// the kernel's fault path must have done: one fault per folio, RSS, page tables, and every page of
 /// the arena accounted for.
 /// </summary>
@@ -168,7 +168,7 @@ public sealed class RunCommandTests
     {
         // 16M arena: the zero page and the PGD split one 4M block before the fragmenter pins a
         // page every 128K in two others, so three 2M blocks are left for the six PMD faults.
-        CliRun run = PerfCli.Run("run", "sequential", "--size", "12M", "--arena", "16M", "--fragment", "50", "--policy", "always");
+        CliRun run = FoliosCli.Run("run", "sequential", "--size", "12M", "--arena", "16M", "--fragment", "50", "--policy", "always");
         ReportTable report = ReportTable.Parse(run.Output);
 
         Assert.Contains("fragmented first: 50% of the 4M blocks", run.Output, StringComparison.Ordinal);
@@ -192,7 +192,7 @@ public sealed class RunCommandTests
     [Fact]
     public void With_memory_behind_the_arena_the_counts_are_the_same()
     {
-        CliRun run = PerfCli.Run("run", "sequential", "--size", "4M", "--policy", "64K", "--metadata-only", "false");
+        CliRun run = FoliosCli.Run("run", "sequential", "--size", "4M", "--policy", "64K", "--metadata-only", "false");
         ReportTable report = ReportTable.Parse(run.Output);
 
         Assert.Contains("backed by memory", run.Output, StringComparison.Ordinal);
@@ -213,7 +213,7 @@ public sealed class RunCommandTests
 
     private static ReportTable Run(params string[] args)
     {
-        CliRun run = PerfCli.Run(args);
+        CliRun run = FoliosCli.Run(args);
         Assert.True(run.ExitCode == ExitCodes.Success, $"exit {run.ExitCode}: {run.Error}");
         Assert.Equal("", run.Error);
         Assert.DoesNotContain('\u001b', run.Output);   // no colours or cursor moves in captured output
