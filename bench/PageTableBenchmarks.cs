@@ -1,13 +1,14 @@
 using BenchmarkDotNet.Attributes;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.PageTables;
+using LargeFolios.TestSupport;
 
 namespace LargeFolios.Bench;
 
 /// <summary>
 /// The page-table work under one anonymous fault and its undoing, in a tree whose tables already
 /// exist (the steady state of a populated region): mapping one 4 KiB page (walk, lock, none check,
-/// set) and zapping it; setting and clearing a whole table's 512 PTEs in one batch, as an order-9
+/// set) and zapping it (a range walk, <see cref="TableZap"/>); setting and clearing a whole table's 512 PTEs in one batch, as an order-9
 /// PTE-mapped folio would; and installing a 2 MiB PMD leaf with its deposited table, splitting it
 /// into 512 PTEs and zapping them.
 /// </summary>
@@ -55,7 +56,14 @@ public unsafe class PageTableBenchmarks
     {
         _table.Lock();
         PageTableTree.SetPtes(_table, Base, Entry, VirtualAddress.EntriesPerTable);
-        int cleared = PageTableTree.ClearPtes(_table, Base, VirtualAddress.EntriesPerTable, null);
+        Pte* slot = _table.At(Base);
+        int cleared = 0;
+        for (int i = 0; i < VirtualAddress.EntriesPerTable; i++)
+        {
+            cleared += slot[i].IsNone ? 0 : 1;
+            slot[i] = Pte.None;
+        }
+
         _table.Unlock();
         return cleared;
     }

@@ -608,14 +608,28 @@ public sealed unsafe partial class Arena : IDisposable
     {
         if (folio.ArenaId != _id || _pages == null)
             ThrowForeignFolio(folio);
-        ref PageDescriptor head = ref _pages[folio.Pfn];
+        PageDescriptor* head = _pages + folio.Pfn;
+        if (head->IsTail || ActualOrder(folio.Pfn) != folio.Order || !TryGetReference(head))
+            ThrowNotFreeable(folio.Pfn, folio.Order);
+    }
+
+    /// <summary>
+    /// Linux <c>folio_try_get</c> on the folio headed at <paramref name="headPfn"/>, for the layers
+    /// above that found it through a mapping and checked it: one more reference unless the count
+    /// already reached zero, so a folio whose last reference is going is never revived.
+    /// </summary>
+    internal bool TryGetReference(uint headPfn) => TryGetReference(_pages + headPfn);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool TryGetReference(PageDescriptor* head)
+    {
         while (true)
         {
-            int refs = Volatile.Read(ref head.Refcount);
-            if (head.IsTail || refs <= 0 || ActualOrder(folio.Pfn) != folio.Order)
-                ThrowNotFreeable(folio.Pfn, folio.Order);
-            if (Interlocked.CompareExchange(ref head.Refcount, refs + 1, refs) == refs)
-                return;
+            int refs = Volatile.Read(ref head->Refcount);
+            if (refs <= 0)
+                return false;
+            if (Interlocked.CompareExchange(ref head->Refcount, refs + 1, refs) == refs)
+                return true;
         }
     }
 

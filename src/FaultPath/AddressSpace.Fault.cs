@@ -21,12 +21,6 @@ public sealed unsafe partial class AddressSpace
     /// <summary>Orders below the PMD order that alloc_anon_folio considers (<c>BIT(PMD_ORDER) - 1</c>).</summary>
     private const uint PteOrders = (1u << PageGeometry.PmdOrder) - 1;
 
-    private static readonly FaultResult Retry = new((FaultKind)(-1));
-    private static readonly FaultResult Fallback = new((FaultKind)(-2));
-
-    /// <summary>The PMD THP could not be allocated: the PTE level goes on, and its result records the attempt.</summary>
-    private static readonly FaultResult PmdAllocationFallback = new((FaultKind)(-3));
-
     /// <summary>The zero page's PTE.</summary>
     internal Pte ZeroPte => Pte.Make(_machine.ZeroPfn, ZeroPteFlags);
 
@@ -66,12 +60,12 @@ public sealed unsafe partial class AddressSpace
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private FaultResult HandleMmFaultRetrying(in Vma vma, ulong address, bool write)
     {
-        while (true)
+        FaultResult result;
+        while (HandleMmFault(vma, address, write, out result) == FaultOutcome.Retry)
         {
-            FaultResult result = HandleMmFault(vma, address, write);
-            if (result.Kind >= 0)
-                return result;
         }
+
+        return result;
     }
 
     /// <summary>
@@ -108,32 +102,32 @@ public sealed unsafe partial class AddressSpace
     /// PMD entry is none and the PMD order is allowed; a write to a read-only leaf), then
     /// <c>handle_pte_fault</c>.
     /// </summary>
-    private FaultResult HandleMmFault(in Vma vma, ulong address, bool write)
+    private FaultOutcome HandleMmFault(in Vma vma, ulong address, bool write, out FaultResult result)
     {
-        if (_tables.FindPmdEntry(address, allocate: true, out uint pmdTable, out Pte* pmdEntry) != WalkResult.Table)
-            return new FaultResult(FaultKind.OutOfMemory);
+        if (_tables.FindPmd(address, allocate: true, out PmdSlot pmd) != WalkResult.Table)
+            return Handled(new FaultResult(FaultKind.OutOfMemory), out result);
 
-        Pte pmd = new(Volatile.Read(ref *(ulong*)pmdEntry));
-        if (pmd.IsNone && _policy.AllowableOrders(vma.Flags, 1u << PageGeometry.PmdOrder) != 0)
+        Pte entry = pmd.Value;
+        FaultOutcome huge = FaultOutcome.Fallback;
+        result = default;
+        if (entry.IsNone && _policy.AllowableOrders(vma.Flags, 1u << PageGeometry.PmdOrder) != 0)
+            huge = DoHugePmdAnonymousPage(vma, address, write, in pmd, out result);
+        else if (entry.IsLeafPmd)
         {
-            FaultResult huge = DoHugePmdAnonymousPage(vma, address, write);
-            if (huge == PmdAllocationFallback)
-                return WithPmdAttempt(HandlePteFault(vma, address, write, pmdTable, pmdEntry));
-            if (huge != Fallback)
+            if (!write || entry.IsWritable)
+                return Handled(new FaultResult(FaultKind.AlreadyMapped), out result);   // huge_pmd_set_accessed
+            huge = DoHugePmdWpPage(vma, address, in pmd, out result);
+        }
+
+        switch (huge)
+        {
+            case FaultOutcome.Fallback:
+                return HandlePteFault(vma, address, write, in pmd, out result);
+            case FaultOutcome.PmdAllocationFallback:
+                return WithPmdAttempt(HandlePteFault(vma, address, write, in pmd, out result), ref result);
+            default:
                 return huge;
         }
-        else if (pmd.IsLeafPmd)
-        {
-            if (!write || pmd.IsWritable)
-                return new FaultResult(FaultKind.AlreadyMapped);   // huge_pmd_set_accessed
-            FaultResult wp = DoHugePmdWpPage(vma, address, pmd);
-            if (wp == PmdAllocationFallback)
-                return WithPmdAttempt(HandlePteFault(vma, address, write, pmdTable, pmdEntry));
-            if (wp != Fallback)
-                return wp;
-        }
-
-        return HandlePteFault(vma, address, write, pmdTable, pmdEntry);
     }
 
     /// <summary>
@@ -141,8 +135,28 @@ public sealed unsafe partial class AddressSpace
     /// given up. A lost race (retry) carries nothing; the next pass finds a PTE table and no PMD
     /// attempt, as Linux's re-executed access would.
     /// </summary>
-    private static FaultResult WithPmdAttempt(FaultResult pte) =>
-        pte.Kind < 0 ? pte : pte with { Fallbacks = pte.Fallbacks + 1, OrdersTried = pte.OrdersTried | (1u << PageGeometry.PmdOrder) };
+    private static FaultOutcome WithPmdAttempt(FaultOutcome pte, ref FaultResult result)
+    {
+        if (pte == FaultOutcome.Handled)
+            result = result with { Fallbacks = result.Fallbacks + 1, OrdersTried = result.OrdersTried | (1u << PageGeometry.PmdOrder) };
+        return pte;
+    }
+
+    /// <summary>A branch's ending with <paramref name="handled"/> as the fault's result.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static FaultOutcome Handled(FaultResult handled, out FaultResult result)
+    {
+        result = handled;
+        return FaultOutcome.Handled;
+    }
+
+    /// <summary>A branch's ending without a result of its own (<see cref="FaultOutcome.Retry"/> or a fallback).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static FaultOutcome NotHandled(FaultOutcome outcome, out FaultResult result)
+    {
+        result = default;
+        return outcome;
+    }
 
     /// <summary>
     /// Linux <c>do_huge_pmd_anonymous_page</c>: falls back unless the 2 MiB range lies inside the
@@ -150,11 +164,11 @@ public sealed unsafe partial class AddressSpace
     /// zeroes and maps a PMD THP with a PTE table deposited beside it, and queues it for the
     /// underused-THP shrinker (<c>deferred_split_folio(folio, false)</c>).
     /// </summary>
-    private FaultResult DoHugePmdAnonymousPage(in Vma vma, ulong address, bool write)
+    private FaultOutcome DoHugePmdAnonymousPage(in Vma vma, ulong address, bool write, in PmdSlot pmd, out FaultResult result)
     {
-        ulong haddr = VirtualAddress.PmdAlignDown(address);
+        ulong haddr = pmd.Start;
         if (haddr < vma.Start || haddr + VirtualAddress.PmdSize > vma.End)
-            return Fallback;
+            return NotHandled(FaultOutcome.Fallback, out result);
 
         if (!write)
         {
@@ -163,38 +177,38 @@ public sealed unsafe partial class AddressSpace
                 _events.Count(VmEvent.ThpFaultFallback);
                 if (LargeFoliosEventSource.IsOn)
                     LargeFoliosEventSource.Log.FaultFallback(_arena.Id, (int)_id, address, PageGeometry.PmdOrder);
-                return Fallback;
+                return NotHandled(FaultOutcome.Fallback, out result);
             }
 
             Pte leaf = Pte.Make(zero.Pfn, ZeroPteFlags | PteFlags.Huge);
-            switch (_tables.InstallPmdLeaf(haddr, leaf, deposit: true))
+            var nothing = default(NoInstallHook);
+            return _tables.InstallPmdLeaf(in pmd, leaf, deposit: true, ref nothing) switch
             {
-                case PmdInstallResult.Installed:
-                            return new FaultResult(FaultKind.HugeZeroPage, PageGeometry.PmdOrder);
-                case PmdInstallResult.NotNone:
-                    return Retry;
-                default:
-                    return new FaultResult(FaultKind.OutOfMemory);
-            }
+                PmdInstallResult.Installed => Handled(new FaultResult(FaultKind.HugeZeroPage, PageGeometry.PmdOrder), out result),
+                PmdInstallResult.NotNone => NotHandled(FaultOutcome.Retry, out result),
+                _ => Handled(new FaultResult(FaultKind.OutOfMemory), out result),
+            };
         }
 
         if (!TryAllocatePmdFolio(address, out Folio folio))
-            return PmdAllocationFallback;
+            return NotHandled(FaultOutcome.PmdAllocationFallback, out result);
 
         PageDescriptor* head = _pages + folio.Pfn;
         AnonRmap.AddNew(head, PageGeometry.PmdOrder, _owner, haddr >> PageGeometry.PageShift, byPmd: true, _id);
         Pte entry = Pte.Make(folio.Pfn, FolioPmdFlags(vma));
         var queueIt = new QueueUnderusedHook(_machine, _policy.ShrinkUnderused);
-        PmdInstallResult installed = _tables.InstallPmdLeaf(haddr, entry, deposit: true, ref queueIt);
+        PmdInstallResult installed = _tables.InstallPmdLeaf(in pmd, entry, deposit: true, ref queueIt);
         if (installed != PmdInstallResult.Installed)
         {
             UndoNewRmap(head, PageGeometry.PmdOrder, byPmd: true);
             _arena.Free(folio);
-            return installed == PmdInstallResult.NotNone ? Retry : new FaultResult(FaultKind.OutOfMemory);
+            return installed == PmdInstallResult.NotNone
+                ? NotHandled(FaultOutcome.Retry, out result)
+                : Handled(new FaultResult(FaultKind.OutOfMemory), out result);
         }
 
         CountNewPmdFolio();
-        return new FaultResult(FaultKind.PmdFolio, PageGeometry.PmdOrder, OrdersTried: 1u << PageGeometry.PmdOrder);
+        return Handled(new FaultResult(FaultKind.PmdFolio, PageGeometry.PmdOrder, OrdersTried: 1u << PageGeometry.PmdOrder), out result);
     }
 
     /// <summary>
@@ -202,32 +216,33 @@ public sealed unsafe partial class AddressSpace
     /// huge zero page: <c>do_huge_zero_wp_pmd</c> replaces it with a fresh PMD THP; if none can be
     /// allocated the PMD is split into 512 zero-page PTEs and the fault goes on at the PTE level.
     /// </summary>
-    private FaultResult DoHugePmdWpPage(in Vma vma, ulong address, Pte orig)
+    private FaultOutcome DoHugePmdWpPage(in Vma vma, ulong address, in PmdSlot pmd, out FaultResult result)
     {
-        ulong haddr = VirtualAddress.PmdAlignDown(address);
+        Pte orig = pmd.Value;
+        ulong haddr = pmd.Start;
         if (orig.IsSpecial && TryAllocatePmdFolio(address, out Folio folio))
         {
             PageDescriptor* head = _pages + folio.Pfn;
             AnonRmap.AddNew(head, PageGeometry.PmdOrder, _owner, haddr >> PageGeometry.PageShift, byPmd: true, _id);
-            if (!_tables.TryReplacePmdLeaf(haddr, orig, Pte.Make(folio.Pfn, FolioPmdFlags(vma))))
+            if (!_tables.TryReplacePmdLeaf(in pmd, orig, Pte.Make(folio.Pfn, FolioPmdFlags(vma))))
             {
                 UndoNewRmap(head, PageGeometry.PmdOrder, byPmd: true);
                 _arena.Free(folio);
-                return Retry;
+                return NotHandled(FaultOutcome.Retry, out result);
             }
 
             // do_huge_zero_wp_pmd maps with map_anon_folio_pmd and no deferred_split_folio.
             CountNewPmdFolio();
-            return new FaultResult(FaultKind.PmdFolio, PageGeometry.PmdOrder, OrdersTried: 1u << PageGeometry.PmdOrder);
+            return Handled(new FaultResult(FaultKind.PmdFolio, PageGeometry.PmdOrder, OrdersTried: 1u << PageGeometry.PmdOrder), out result);
         }
 
-        if (SplitHugePmd(haddr) == PmdSplitResult.OutOfMemory)
+        if (SplitHugePmd(in pmd) == PmdSplitResult.OutOfMemory)
         {
-            var oom = new FaultResult(FaultKind.OutOfMemory);
-            return orig.IsSpecial ? WithPmdAttempt(oom) : oom;
+            Handled(new FaultResult(FaultKind.OutOfMemory), out result);
+            return orig.IsSpecial ? WithPmdAttempt(FaultOutcome.Handled, ref result) : FaultOutcome.Handled;
         }
 
-        return orig.IsSpecial ? PmdAllocationFallback : Fallback;
+        return NotHandled(orig.IsSpecial ? FaultOutcome.PmdAllocationFallback : FaultOutcome.Fallback, out result);
     }
 
     /// <summary>Linux <c>vma_alloc_anon_folio_pmd</c>: a zeroed PMD-order anonymous folio, or the fallback counted.</summary>
@@ -242,7 +257,7 @@ public sealed unsafe partial class AddressSpace
             return false;
         }
 
-        _machine.ClearContents(folio.Pfn, 1 << PageGeometry.PmdOrder);
+        _machine.Contents.Clear(folio.Pfn, 1 << PageGeometry.PmdOrder);
         return true;
     }
 
@@ -254,25 +269,25 @@ public sealed unsafe partial class AddressSpace
     }
 
     /// <summary>Linux <c>handle_pte_fault</c> for an anonymous VMA: a none PTE is <c>do_anonymous_page</c>; a write to a read-only PTE is <c>do_wp_page</c>.</summary>
-    private FaultResult HandlePteFault(in Vma vma, ulong address, bool write, uint pmdTable, Pte* pmdEntry)
+    private FaultOutcome HandlePteFault(in Vma vma, ulong address, bool write, in PmdSlot pmd, out FaultResult result)
     {
         // pte_alloc: do_anonymous_page allocates the PTE table before anything else.
-        switch (_tables.PteTableOf(pmdTable, pmdEntry, allocate: true, out PteTable table))
+        switch (_tables.PteTableOf(in pmd, allocate: true, out PteTable table))
         {
             case WalkResult.Table:
                 break;
             case WalkResult.PmdLeaf:
-                return Retry;   // a racing fault installed a leaf
+                return NotHandled(FaultOutcome.Retry, out result);   // a racing fault installed a leaf
             default:
-                return new FaultResult(FaultKind.OutOfMemory);
+                return Handled(new FaultResult(FaultKind.OutOfMemory), out result);
         }
 
         Pte pte = new(Volatile.Read(ref *(ulong*)table.At(address)));
         if (pte.IsNone)
-            return DoAnonymousPage(vma, address, write, table);
+            return DoAnonymousPage(vma, address, write, table, out result);
         if (write && !pte.IsWritable)
-            return DoWpPage(vma, address, table, pte);
-        return new FaultResult(FaultKind.AlreadyMapped);
+            return DoWpPage(vma, address, table, pte, out result);
+        return Handled(new FaultResult(FaultKind.AlreadyMapped), out result);
     }
 
     /// <summary>
@@ -281,7 +296,7 @@ public sealed unsafe partial class AddressSpace
     /// its PTE range is still none (else another thread won: drop the folio and retry). All its PTEs
     /// are set in one batch, its refcount is one per PTE, and rmap counts it mapped page by page.
     /// </summary>
-    private FaultResult DoAnonymousPage(in Vma vma, ulong address, bool write, PteTable table)
+    private FaultOutcome DoAnonymousPage(in Vma vma, ulong address, bool write, PteTable table, out FaultResult result)
     {
         if (!write)
         {
@@ -290,16 +305,16 @@ public sealed unsafe partial class AddressSpace
             if (!slot->IsNone)
             {
                 table.Unlock();
-                return Retry;
+                return NotHandled(FaultOutcome.Retry, out result);
             }
 
             *slot = ZeroPte;
             table.Unlock();
-            return new FaultResult(FaultKind.ZeroPage);
+            return Handled(new FaultResult(FaultKind.ZeroPage), out result);
         }
 
         if (!AllocAnonFolio(vma, address, table, out Folio folio, out int fallbacks, out uint tried))
-            return new FaultResult(FaultKind.OutOfMemory, Fallbacks: fallbacks, OrdersTried: tried);
+            return Handled(new FaultResult(FaultKind.OutOfMemory, Fallbacks: fallbacks, OrdersTried: tried), out result);
 
         int order = folio.Order;
         int nr = 1 << order;
@@ -310,7 +325,7 @@ public sealed unsafe partial class AddressSpace
         {
             table.Unlock();
             _arena.Free(folio);
-            return Retry;
+            return NotHandled(FaultOutcome.Retry, out result);
         }
 
         PageDescriptor* head = _pages + folio.Pfn;
@@ -331,7 +346,7 @@ public sealed unsafe partial class AddressSpace
             _mthp.Add(order, MthpStatItem.NrAnon, 1);
         }
 
-        return new FaultResult(FaultKind.Folio, order, fallbacks, tried);
+        return Handled(new FaultResult(FaultKind.Folio, order, fallbacks, tried), out result);
     }
 
     /// <summary>
@@ -369,7 +384,7 @@ public sealed unsafe partial class AddressSpace
                     // rmap will write every page's descriptor: start fetching them now, so the
                     // misses overlap the zeroing instead of following it.
                     PrefetchDescriptors(folio.Pfn, 1 << order);
-                    _machine.ClearContents(folio.Pfn, 1 << order);
+                    _machine.Contents.Clear(folio.Pfn, 1 << order);
                     return true;
                 }
 
@@ -384,7 +399,7 @@ public sealed unsafe partial class AddressSpace
         // folio_prealloc: the order-0 fallback.
         if (!_arena.TryAllocate(0, out folio, FolioKind.Anonymous))
             return false;
-        _machine.ClearContents(folio.Pfn, 1);
+        _machine.Contents.Clear(folio.Pfn, 1);
         return true;
     }
 
@@ -421,12 +436,12 @@ public sealed unsafe partial class AddressSpace
     /// Linux <c>do_wp_page</c> on a read-only PTE of an anonymous VMA: only the zero page is mapped
     /// read-only here, so this is <c>wp_page_copy</c> from the zero page to a new order-0 folio.
     /// </summary>
-    private FaultResult DoWpPage(in Vma vma, ulong address, PteTable table, Pte orig)
+    private FaultOutcome DoWpPage(in Vma vma, ulong address, PteTable table, Pte orig, out FaultResult result)
     {
         Debug.Assert(orig.IsSpecial && orig.Pfn == _machine.ZeroPfn, "a read-only PTE that is not the zero page");
         if (!_arena.TryAllocate(0, out Folio folio, FolioKind.Anonymous))
-            return new FaultResult(FaultKind.OutOfMemory, OrdersTried: 1);
-        _machine.ClearContents(folio.Pfn, 1);
+            return Handled(new FaultResult(FaultKind.OutOfMemory, OrdersTried: 1), out result);
+        _machine.Contents.Clear(folio.Pfn, 1);
 
         Pte* slot = table.At(address);
         table.Lock();
@@ -434,13 +449,13 @@ public sealed unsafe partial class AddressSpace
         {
             table.Unlock();
             _arena.Free(folio);
-            return Retry;
+            return NotHandled(FaultOutcome.Retry, out result);
         }
 
         AnonRmap.AddNew(_pages + folio.Pfn, 0, _owner, address >> PageGeometry.PageShift, byPmd: false, _id);
         *slot = Pte.Make(folio.Pfn, FolioPteFlags | ((vma.Flags & VmaFlags.Write) != 0 ? WritableFlags : 0));
         table.Unlock();
-        return new FaultResult(FaultKind.CopyOnWrite, OrdersTried: 1);
+        return Handled(new FaultResult(FaultKind.CopyOnWrite, OrdersTried: 1), out result);
     }
 
     /// <summary>

@@ -15,62 +15,12 @@ public sealed unsafe partial class AddressSpace
     public IReadOnlyList<LayoutRun> GetLayout()
     {
         ThrowIfDisposed();
-        var runs = new List<LayoutRun>();
-        var run = new RunBuilder(runs);
+        var layout = new LayoutVisitor(_pages, new List<LayoutRun>());
         using AddressSpaceReadScope scope = _vmas.Lock.Read();
         ThrowIfDisposedLocked();
         foreach (Vma vma in _vmas)
-        {
-            ulong address = vma.Start;
-            while (address < vma.End)
-            {
-                ulong next = System.Math.Min(VirtualAddress.PmdAlignDown(address) + VirtualAddress.PmdSize, vma.End);
-                Pte pmd = _tables.ReadPmd(address);
-                if (pmd.IsLeafPmd)
-                {
-                    for (ulong va = address; va < next; va += PageGeometry.PageSize)
-                    {
-                        ulong pfn = pmd.Pfn + (ulong)VirtualAddress.PteIndex(va);
-                        if (pmd.IsSpecial)
-                            run.AddZero(va, (uint)pmd.Pfn);
-                        else
-                            run.AddPage(va, (uint)pfn, PageGeometry.PmdOrder, (uint)pmd.Pfn);
-                    }
-                }
-                else if (pmd.IsTable && _tables.Walk(address, allocate: false, out PteTable table) == WalkResult.Table)
-                {
-                    Pte* slot = table.At(address);
-                    for (ulong va = address; va < next; va += PageGeometry.PageSize, slot++)
-                    {
-                        Pte pte = *slot;
-                        if (!pte.IsPresent)
-                        {
-                            run.Break();
-                            continue;
-                        }
-
-                        uint pfn = (uint)pte.Pfn;
-                        if (pte.IsSpecial)
-                        {
-                            run.AddZero(va, pfn);
-                            continue;
-                        }
-
-                        uint head = AnonRmap.HeadOf(_pages, pfn, out int order);
-                        run.AddPage(va, pfn, order, head);
-                    }
-                }
-                else
-                {
-                    run.Break();
-                }
-
-                address = next;
-            }
-        }
-
-        run.Break();
-        return runs;
+            _tables.WalkRange(vma.Start, vma.End, ref layout);
+        return layout.Finish();
     }
 
     /// <summary>The layout as <c>dump</c> prints it: one run per line, then <c>end</c>.</summary>
@@ -82,8 +32,8 @@ public sealed unsafe partial class AddressSpace
         return text.Append("end\n").ToString();
     }
 
-    /// <summary>Accumulates pages into maximal runs.</summary>
-    private struct RunBuilder(List<LayoutRun> runs)
+    /// <summary>The dump's visitor: every mapped page, in address order, into maximal runs; a hole ends a run.</summary>
+    private struct LayoutVisitor(PageDescriptor* pages, List<LayoutRun> runs) : IPageWalkVisitor
     {
         private ulong _start;
         private long _pages;
@@ -93,7 +43,62 @@ public sealed unsafe partial class AddressSpace
         private ulong _nextVa;
         private uint _nextPfn;
 
-        public void AddZero(ulong va, uint pfn)
+        public WalkAction PteHole(ulong address, ulong limit, PageTableLevel level)
+        {
+            Break();
+            return WalkAction.Continue;
+        }
+
+        public WalkAction PmdEntry(in PmdSlot pmd, ulong address, ulong limit)
+        {
+            Pte leaf = pmd.Value;
+            if (!leaf.IsLeafPmd)
+                return WalkAction.Subtree;
+            for (ulong va = address; va < limit; va += PageGeometry.PageSize)
+            {
+                if (leaf.IsSpecial)
+                    AddZero(va, (uint)leaf.Pfn);
+                else
+                    AddPage(va, (uint)leaf.Pfn + (uint)VirtualAddress.PteIndex(va), PageGeometry.PmdOrder, (uint)leaf.Pfn);
+            }
+
+            return WalkAction.Continue;
+        }
+
+        public WalkAction PteRange(in PmdSlot pmd, PteTable table, ulong address, ulong limit)
+        {
+            Pte* slot = table.At(address);
+            for (ulong va = address; va < limit; va += PageGeometry.PageSize, slot++)
+            {
+                Pte pte = *slot;
+                if (!pte.IsPresent)
+                {
+                    Break();
+                    continue;
+                }
+
+                uint pfn = (uint)pte.Pfn;
+                if (pte.IsSpecial)
+                {
+                    AddZero(va, pfn);
+                    continue;
+                }
+
+                uint head = AnonRmap.HeadOf(pages, pfn, out int order);
+                AddPage(va, pfn, order, head);
+            }
+
+            return WalkAction.Continue;
+        }
+
+        /// <summary>The runs, the last one closed.</summary>
+        public List<LayoutRun> Finish()
+        {
+            Break();
+            return runs;
+        }
+
+        private void AddZero(ulong va, uint pfn)
         {
             if (_pages > 0 && _order < 0 && va == _nextVa)
             {
@@ -105,7 +110,7 @@ public sealed unsafe partial class AddressSpace
             Start(va, pfn, -1, PageDescriptor.Nil);
         }
 
-        public void AddPage(ulong va, uint pfn, int order, uint head)
+        private void AddPage(ulong va, uint pfn, int order, uint head)
         {
             if (_pages > 0 && _order >= 0 && va == _nextVa && pfn == _nextPfn && head == _head)
             {
@@ -118,7 +123,7 @@ public sealed unsafe partial class AddressSpace
             Start(va, pfn, order, head);
         }
 
-        public void Break()
+        private void Break()
         {
             if (_pages > 0)
                 runs.Add(new LayoutRun(_start, _pages, _order, _firstPfn));

@@ -12,16 +12,14 @@ public sealed unsafe partial class AddressSpace
     /// does: page by page, a page already mapped as the access needs is skipped (GUP's
     /// <c>follow_page</c>), any other takes the fault a load or store would take
     /// (<c>handle_mm_fault</c>), so the folio orders, zero pages and counters are those of touching
-    /// each page in turn. The walk keeps its place in the page tables: one descent per 2 MiB, one
-    /// PTE read per page already mapped; the faults' counters are added once at the end.
+    /// each page in turn. Each VMA is one range walk (<see cref="PopulateVisitor"/>), so the walk
+    /// keeps its place in the page tables: one PTE read per page already mapped, a fault handled
+    /// at the PTE level straight in the table it found; the faults' counters are added once at the end.
     /// </summary>
     /// <returns>False when it reached a page no VMA covers (-ENOMEM); true when it populated everything.</returns>
     private bool PopulateLocked(ulong start, ulong end, bool write)
     {
-        FaultAccess access = write ? FaultAccess.Write : FaultAccess.Read;
-        PteFlags needed = write ? PteFlags.Present | PteFlags.Write : PteFlags.Present;
-        var tally = new FaultTally();
-        bool traced = LargeFoliosEventSource.IsOn;   // once per call: a session that starts midway sees the next populate
+        var populate = new PopulateVisitor(this, write);
         try
         {
             ulong address = start;
@@ -31,103 +29,124 @@ public sealed unsafe partial class AddressSpace
                     return false;
                 // GUP's check_vma_flags: no FOLL_FORCE, so a read needs VM_READ, a write VM_WRITE.
                 if ((vma.Flags & (write ? VmaFlags.Write : VmaFlags.Read)) == 0)
-                    ThrowSegmentationFault(address, access, $"populating the VMA 0x{vma.Start:x}..0x{vma.End:x} needs an access it does not allow ({vma.Flags}) (Linux: -EFAULT)");
+                    ThrowSegmentationFault(address, populate.Access, $"populating the VMA 0x{vma.Start:x}..0x{vma.End:x} needs an access it does not allow ({vma.Flags}) (Linux: -EFAULT)");
 
                 ulong vmaEnd = Math.Min(vma.End, end);
-                while (address < vmaEnd)
-                {
-                    ulong next = Math.Min(VirtualAddress.PmdAlignDown(address) + VirtualAddress.PmdSize, vmaEnd);
-                    if (_tables.FindPmdEntry(address, allocate: false, out uint pmdTable, out Pte* pmdEntry) == WalkResult.Table)
-                    {
-                        Pte pmd = *pmdEntry;
-                        if (pmd.IsLeafPmd && (!write || pmd.IsWritable))
-                        {
-                            address = next;
-                            continue;
-                        }
-
-                        if (pmd.IsTable && _tables.PteTableOf(pmdTable, pmdEntry, allocate: false, out PteTable table) == WalkResult.Table)
-                        {
-                            // The PMD maps a table: every fault below it is handle_pte_fault's.
-                            Pte* slot = table.At(address);
-                            for (; address < next; address += PageGeometry.PageSize, slot++)
-                            {
-                                if ((slot->Value & (ulong)needed) == (ulong)needed)
-                                    continue;
-                                // handle_pte_fault on a table we hold: the mmap read lock keeps it
-                                // installed (only the write side frees tables), so no re-walk.
-                                FaultResult pte;
-                                if (traced)
-                                    TraceFaultStart(address, write);
-                                do
-                                {
-                                    Pte current = *slot;
-                                    pte = current.IsNone ? DoAnonymousPage(vma, address, write, table)
-                                        : write && !current.IsWritable ? DoWpPage(vma, address, table, current)
-                                        : new FaultResult(FaultKind.AlreadyMapped);
-                                }
-                                while (pte.Kind < 0);
-
-                                if (traced)
-                                    TraceFaultStop(address, pte);
-                                if (pte.Kind == FaultKind.OutOfMemory)
-                                    ThrowOutOfMemory(address);
-                                tally.Add(this, pte);
-                                if ((slot->Value & (ulong)needed) != (ulong)needed)
-                                    break;   // the PMD changed under us: take the full path for this page
-                            }
-
-                            if (address == next)
-                                continue;
-                        }
-                    }
-
-                    if (traced)
-                        TraceFaultStart(address, write);
-                    FaultResult result = HandleMmFaultRetrying(vma, address, write);
-                    if (traced)
-                        TraceFaultStop(address, result);
-                    if (result.Kind == FaultKind.OutOfMemory)
-                        ThrowOutOfMemory(address);
-                    tally.Add(this, result);
-                    Pte now = _tables.Lookup(address);
-                    if ((now.Value & (ulong)needed) == (ulong)needed)
-                        address += PageGeometry.PageSize;
-                }
+                populate.Vma = vma;
+                _tables.WalkRange(address, vmaEnd, ref populate);
+                address = vmaEnd;
             }
 
             return true;
         }
         finally
         {
-            tally.Flush(this);
+            populate.Flush();
         }
     }
 
-    /// <summary>A populate's faults, counted locally and added to the counters once.</summary>
-    private struct FaultTally
+    /// <summary>
+    /// The populate's visitor: a hole or a leaf that does not allow the access takes the whole fault
+    /// path (which installs the tables, maps the page, and may leave a PMD leaf), then the walk
+    /// reads the entry again; under a PTE table every page not mapped as needed takes
+    /// <c>handle_pte_fault</c> there, the mmap read lock keeping the table installed (only the
+    /// write side frees tables), so nothing is walked twice.
+    /// </summary>
+    private struct PopulateVisitor(AddressSpace space, bool write) : IPageWalkVisitor
     {
+        private readonly ulong _needed = (ulong)(write ? PteFlags.Present | PteFlags.Write : PteFlags.Present);
+        private readonly bool _traced = LargeFoliosEventSource.IsOn;   // once per call: a session that starts midway sees the next populate
         private FaultResult _last;
         private int _repeats;
 
-        public void Add(AddressSpace space, FaultResult result)
+        /// <summary>The VMA being walked.</summary>
+        public Vma Vma;
+
+        public readonly FaultAccess Access => write ? FaultAccess.Write : FaultAccess.Read;
+
+        public WalkAction PteHole(ulong address, ulong limit, PageTableLevel level)
         {
+            FaultIn(address);
+            return WalkAction.Again;
+        }
+
+        public WalkAction PmdEntry(in PmdSlot pmd, ulong address, ulong limit)
+        {
+            Pte entry = pmd.Value;
+            if (entry.IsTable)
+                return WalkAction.Subtree;
+            if (!write || entry.IsWritable)
+                return WalkAction.Continue;   // a leaf that allows the access
+            FaultIn(address);                 // a store to the huge zero page: a THP, or its PTEs
+            return WalkAction.Again;
+        }
+
+        public WalkAction PteRange(in PmdSlot pmd, PteTable table, ulong address, ulong limit)
+        {
+            Pte* slot = table.At(address);
+            for (; address < limit; address += PageGeometry.PageSize, slot++)
+            {
+                if ((slot->Value & _needed) == _needed)
+                    continue;
+                if (_traced)
+                    space.TraceFaultStart(address, write);
+                FaultResult result;
+                while (HandlePte(address, table, *slot, out result) == FaultOutcome.Retry)
+                {
+                }
+
+                if (_traced)
+                    space.TraceFaultStop(address, result);
+                Count(address, result);
+                if ((slot->Value & _needed) != _needed)
+                    return WalkAction.Again;   // the entry changed under the fault: take it as it is now
+            }
+
+            return WalkAction.Continue;
+        }
+
+        /// <summary>Adds the populate's faults to the counters (once: a run of equal results is one add).</summary>
+        public void Flush()
+        {
+            if (_repeats > 0)
+                space.Account(_last, _repeats);
+            _repeats = 0;
+        }
+
+        /// <summary><c>handle_pte_fault</c> on a table the walk holds: no re-walk from the top.</summary>
+        private readonly FaultOutcome HandlePte(ulong address, PteTable table, Pte current, out FaultResult result)
+        {
+            if (current.IsNone)
+                return space.DoAnonymousPage(Vma, address, write, table, out result);
+            if (write && !current.IsWritable)
+                return space.DoWpPage(Vma, address, table, current, out result);
+            return Handled(new FaultResult(FaultKind.AlreadyMapped), out result);
+        }
+
+        /// <summary>The whole fault path for one page (<c>handle_mm_fault</c>).</summary>
+        private void FaultIn(ulong address)
+        {
+            if (_traced)
+                space.TraceFaultStart(address, write);
+            FaultResult result = space.HandleMmFaultRetrying(Vma, address, write);
+            if (_traced)
+                space.TraceFaultStop(address, result);
+            Count(address, result);
+        }
+
+        private void Count(ulong address, FaultResult result)
+        {
+            if (result.Kind == FaultKind.OutOfMemory)
+                ThrowOutOfMemory(address);
             if (_repeats > 0 && result == _last)
             {
                 _repeats++;
                 return;
             }
 
-            Flush(space);
+            Flush();
             _repeats = 1;
             _last = result;
-        }
-
-        public void Flush(AddressSpace space)
-        {
-            if (_repeats > 0)
-                space.Account(_last, _repeats);
-            _repeats = 0;
         }
     }
 }

@@ -14,94 +14,128 @@ internal static unsafe class AddressSpaceValidator
 {
     public static void Validate(AddressSpace space, PageDescriptor* pages, uint zeroPfn, uint hugeZeroPfn, ulong owner)
     {
-        space.Vmas.Validate();
-        space.PageTables.Validate();
+        VmaSet vmas = space.VmaSet;
+        PageTableTree tables = space.Tables;
+        vmas.Validate();
+        tables.Validate();
 
-        var folios = new Dictionary<uint, Tally>();
-        long anonPages = 0;
-        long entriesInVmas = 0;
-        foreach (Vma vma in space.Vmas)
+        var mappings = new MappingVisitor(pages, zeroPfn, hugeZeroPfn, owner);
+        foreach (Vma vma in vmas)
         {
-            bool writable = (vma.Flags & VmaFlags.Write) != 0;
-            for (ulong va = vma.Start; va < vma.End;)
-            {
-                ulong next = System.Math.Min(VirtualAddress.PmdAlignDown(va) + VirtualAddress.PmdSize, vma.End);
-                Pte pmd = space.PageTables.ReadPmd(va);
-                if (pmd.IsLeafPmd)
-                {
-                    ulong haddr = VirtualAddress.PmdAlignDown(va);
-                    if (haddr < vma.Start || haddr + VirtualAddress.PmdSize > vma.End)
-                        Fail($"The PMD leaf at 0x{haddr:x} reaches outside its VMA 0x{vma.Start:x}..0x{vma.End:x}.");
-                    if (va == haddr)
-                    {
-                        entriesInVmas++;
-                        if (pmd.IsSpecial)
-                        {
-                            if (pmd.Pfn != hugeZeroPfn || pmd.IsWritable)
-                                Fail($"The special PMD leaf at 0x{haddr:x} maps PFN 0x{pmd.Pfn:x} ({pmd.Flags}); expected the read-only huge zero page 0x{hugeZeroPfn:x}.");
-                        }
-                        else
-                        {
-                            uint head = (uint)pmd.Pfn;
-                            CheckOwner(pages, head, owner, haddr, 0);
-                            if (!pages[head].IsHead || pages[head + 1].FolioOrder != PageGeometry.PmdOrder)
-                                Fail($"The PMD leaf at 0x{haddr:x} maps PFN 0x{head:x}, which does not head a PMD-order folio.");
-                            if (pmd.IsWritable != writable)
-                                Fail($"The PMD leaf at 0x{haddr:x} is {(pmd.IsWritable ? "" : "not ")}writable in a VMA that is {(writable ? "" : "not ")}writable.");
-                            Get(folios, head, PageGeometry.PmdOrder).Pmds++;
-                            anonPages += 1 << PageGeometry.PmdOrder;
-                        }
-                    }
-
-                    va = next;
-                    continue;
-                }
-
-                if (!pmd.IsTable || space.PageTables.Walk(va, allocate: false, out PteTable table) != WalkResult.Table)
-                {
-                    va = next;
-                    continue;
-                }
-
-                for (; va < next; va += PageGeometry.PageSize)
-                {
-                    Pte pte = *table.At(va);
-                    if (pte.IsNone)
-                        continue;
-                    entriesInVmas++;
-                    if (!pte.IsPresent)
-                        Fail($"The PTE for 0x{va:x} is {pte}: neither none nor present.");
-                    if (pte.IsSpecial)
-                    {
-                        if (pte.Pfn != zeroPfn || pte.IsWritable)
-                            Fail($"The special PTE for 0x{va:x} maps PFN 0x{pte.Pfn:x} ({pte.Flags}); expected the read-only zero page 0x{zeroPfn:x}.");
-                        continue;
-                    }
-
-                    uint pfn = (uint)pte.Pfn;
-                    uint headPfn = AnonRmap.HeadOf(pages, pfn, out int order);
-                    CheckOwner(pages, headPfn, owner, va, (int)(pfn - headPfn));
-                    if (pte.IsWritable != writable)
-                        Fail($"The PTE for 0x{va:x} is {(pte.IsWritable ? "" : "not ")}writable in a VMA that is {(writable ? "" : "not ")}writable.");
-                    if ((pages[pfn].Flags & (ulong)PageFlags.AnonExclusive) == 0)
-                        Fail($"PFN 0x{pfn:x}, mapped at 0x{va:x}, is not marked AnonExclusive.");
-                    Tally tally = Get(folios, headPfn, order);
-                    tally.Ptes++;
-                    tally.PerPage[pfn - headPfn]++;
-                    anonPages++;
-                }
-            }
+            mappings.Vma = vma;
+            tables.WalkRange(vma.Start, vma.End, ref mappings);
         }
 
-        long entries = CountEntries(space.PageTables);
-        if (entries != entriesInVmas)
-            Fail($"The page tables hold {entries} mappings but only {entriesInVmas} lie inside VMAs: something outside every VMA is still mapped.");
+        var everything = new CountingVisitor();
+        tables.WalkRange(0, VirtualAddress.TaskSize, ref everything);
+        if (everything.Entries != mappings.Entries)
+            Fail($"The page tables hold {everything.Entries} mappings but only {mappings.Entries} lie inside VMAs: something outside every VMA is still mapped.");
 
-        foreach (var (headPfn, tally) in folios)
+        foreach (var (headPfn, tally) in mappings.Folios)
             CheckFolio(pages, headPfn, tally);
 
-        if (anonPages != space.AnonPages)
-            Fail($"Address space {space.Id}: the tables map {anonPages} anonymous pages but MM_ANONPAGES says {space.AnonPages}.");
+        if (mappings.AnonPages != space.AnonPages)
+            Fail($"Address space {space.Id}: the tables map {mappings.AnonPages} anonymous pages but MM_ANONPAGES says {space.AnonPages}.");
+    }
+
+    /// <summary>Every entry inside one VMA: what it maps, checked, and tallied per folio.</summary>
+    private struct MappingVisitor(PageDescriptor* pages, uint zeroPfn, uint hugeZeroPfn, ulong owner) : IPageWalkVisitor
+    {
+        public Vma Vma;
+
+        public Dictionary<uint, Tally> Folios { get; } = [];
+
+        public long AnonPages { get; private set; }
+
+        public long Entries { get; private set; }
+
+        public readonly WalkAction PteHole(ulong address, ulong limit, PageTableLevel level) => WalkAction.Continue;
+
+        public WalkAction PmdEntry(in PmdSlot pmd, ulong address, ulong limit)
+        {
+            Pte leaf = pmd.Value;
+            if (!leaf.IsLeafPmd)
+                return WalkAction.Subtree;
+            ulong haddr = pmd.Start;
+            if (haddr < Vma.Start || haddr + VirtualAddress.PmdSize > Vma.End)
+                Fail($"The PMD leaf at 0x{haddr:x} reaches outside its VMA 0x{Vma.Start:x}..0x{Vma.End:x}.");
+            Entries++;
+            if (leaf.IsSpecial)
+            {
+                if (leaf.Pfn != hugeZeroPfn || leaf.IsWritable)
+                    Fail($"The special PMD leaf at 0x{haddr:x} maps PFN 0x{leaf.Pfn:x} ({leaf.Flags}); expected the read-only huge zero page 0x{hugeZeroPfn:x}.");
+                return WalkAction.Continue;
+            }
+
+            uint head = (uint)leaf.Pfn;
+            CheckOwner(pages, head, owner, haddr, 0);
+            if (!pages[head].IsHead || pages[head + 1].FolioOrder != PageGeometry.PmdOrder)
+                Fail($"The PMD leaf at 0x{haddr:x} maps PFN 0x{head:x}, which does not head a PMD-order folio.");
+            if (leaf.IsWritable != Writable)
+                Fail($"The PMD leaf at 0x{haddr:x} is {(leaf.IsWritable ? "" : "not ")}writable in a VMA that is {(Writable ? "" : "not ")}writable.");
+            Get(Folios, head, PageGeometry.PmdOrder).Pmds++;
+            AnonPages += 1 << PageGeometry.PmdOrder;
+            return WalkAction.Continue;
+        }
+
+        public WalkAction PteRange(in PmdSlot pmd, PteTable table, ulong address, ulong limit)
+        {
+            for (ulong va = address; va < limit; va += PageGeometry.PageSize)
+            {
+                Pte pte = *table.At(va);
+                if (pte.IsNone)
+                    continue;
+                Entries++;
+                if (!pte.IsPresent)
+                    Fail($"The PTE for 0x{va:x} is {pte}: neither none nor present.");
+                if (pte.IsSpecial)
+                {
+                    if (pte.Pfn != zeroPfn || pte.IsWritable)
+                        Fail($"The special PTE for 0x{va:x} maps PFN 0x{pte.Pfn:x} ({pte.Flags}); expected the read-only zero page 0x{zeroPfn:x}.");
+                    continue;
+                }
+
+                uint pfn = (uint)pte.Pfn;
+                uint headPfn = AnonRmap.HeadOf(pages, pfn, out int order);
+                CheckOwner(pages, headPfn, owner, va, (int)(pfn - headPfn));
+                if (pte.IsWritable != Writable)
+                    Fail($"The PTE for 0x{va:x} is {(pte.IsWritable ? "" : "not ")}writable in a VMA that is {(Writable ? "" : "not ")}writable.");
+                if ((pages[pfn].Flags & (ulong)PageFlags.AnonExclusive) == 0)
+                    Fail($"PFN 0x{pfn:x}, mapped at 0x{va:x}, is not marked AnonExclusive.");
+                Tally tally = Get(Folios, headPfn, order);
+                tally.Ptes++;
+                tally.PerPage[pfn - headPfn]++;
+                AnonPages++;
+            }
+
+            return WalkAction.Continue;
+        }
+
+        private readonly bool Writable => (Vma.Flags & VmaFlags.Write) != 0;
+    }
+
+    /// <summary>Every PTE and PMD leaf the tree holds, wherever it is.</summary>
+    private struct CountingVisitor : IPageWalkVisitor
+    {
+        public long Entries { get; private set; }
+
+        public readonly WalkAction PteHole(ulong address, ulong limit, PageTableLevel level) => WalkAction.Continue;
+
+        public WalkAction PmdEntry(in PmdSlot pmd, ulong address, ulong limit)
+        {
+            if (!pmd.Value.IsLeafPmd)
+                return WalkAction.Subtree;
+            Entries++;
+            return WalkAction.Continue;
+        }
+
+        public WalkAction PteRange(in PmdSlot pmd, PteTable table, ulong address, ulong limit)
+        {
+            Pte* slot = table.At(address);
+            for (ulong va = address; va < limit; va += PageGeometry.PageSize, slot++)
+                Entries += slot->IsNone ? 0 : 1;
+            return WalkAction.Continue;
+        }
     }
 
     private static void CheckOwner(PageDescriptor* pages, uint headPfn, ulong owner, ulong va, int page)
@@ -149,40 +183,6 @@ internal static unsafe class AddressSpaceValidator
             Fail($"{where}: nr_pages_mapped is 0x{second->NrPagesMapped:x}; expected 0x{expectedMapped:x} ({pagesMapped} pages by PTE, {tally.Pmds} PMD).");
         if ((second->Flags & (ulong)FolioFlags.PartiallyMapped) != 0 && pages[headPfn + 2].DeferredQueue == 0)
             Fail($"{where} is flagged partially mapped but is not on the deferred-split queue.");
-    }
-
-    /// <summary>Every PTE and PMD leaf the tree holds, wherever it is.</summary>
-    private static long CountEntries(PageTableTree tree)
-    {
-        long count = 0;
-        Pte* pgd = tree.EntriesOf(tree.PgdPfn);
-        for (int g = 0; g < VirtualAddress.EntriesPerTable; g++)
-        {
-            if (!pgd[g].IsTable)
-                continue;
-            Pte* pud = tree.EntriesOf((uint)pgd[g].Pfn);
-            for (int u = 0; u < VirtualAddress.EntriesPerTable; u++)
-            {
-                if (!pud[u].IsTable)
-                    continue;
-                Pte* pmd = tree.EntriesOf((uint)pud[u].Pfn);
-                for (int m = 0; m < VirtualAddress.EntriesPerTable; m++)
-                {
-                    if (pmd[m].IsLeafPmd)
-                    {
-                        count++;
-                    }
-                    else if (pmd[m].IsTable)
-                    {
-                        Pte* pte = tree.EntriesOf((uint)pmd[m].Pfn);
-                        for (int p = 0; p < VirtualAddress.EntriesPerTable; p++)
-                            count += pte[p].IsNone ? 0 : 1;
-                    }
-                }
-            }
-        }
-
-        return count;
     }
 
     private static Tally Get(Dictionary<uint, Tally> folios, uint headPfn, int order)

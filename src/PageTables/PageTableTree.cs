@@ -1,5 +1,4 @@
 using System;
-using System.Collections.Generic;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
@@ -35,7 +34,7 @@ namespace LargeFolios.PageTables;
 /// table is zeroed before the entry pointing at it is published, so a walker never sees a
 /// half-built table.</para>
 /// </remarks>
-public sealed unsafe class PageTableTree : IDisposable
+public sealed unsafe partial class PageTableTree : IDisposable
 {
     /// <summary>The flags of an entry pointing at a lower table (x86 <c>_PAGE_TABLE</c>).</summary>
     public const PteFlags TableEntryFlags = PteFlags.Present | PteFlags.Write | PteFlags.User | PteFlags.Accessed | PteFlags.Dirty;
@@ -116,8 +115,7 @@ public sealed unsafe class PageTableTree : IDisposable
         if (pmd.IsLeafPmd)
             return WalkResult.PmdLeaf;
 
-        uint ptePfn = (uint)pmd.Pfn;
-        table = new PteTable(ptePfn, EntriesOf(ptePfn), _pages + ptePfn);
+        table = TableAt((uint)pmd.Pfn);
         return WalkResult.Table;
     }
 
@@ -160,30 +158,6 @@ public sealed unsafe class PageTableTree : IDisposable
         DebugVm.CheckRun(slot, nr, address);
     }
 
-    /// <summary>
-    /// Clears <paramref name="nr"/> PTEs from <paramref name="address"/> (the PTE part of Linux
-    /// <c>zap_pte_range</c>), reporting each entry that was not none to <paramref name="zapped"/>.
-    /// The caller holds the table's lock.
-    /// </summary>
-    /// <returns>How many entries were not none.</returns>
-    public static int ClearPtes(PteTable table, ulong address, int nr, List<ZappedEntry>? zapped)
-    {
-        CheckPteRun(table, address, nr, "clear PTEs");
-        Debug.Assert(table.IsLocked, "clearing PTEs without the PTE table lock");
-        Pte* slot = table.At(address);
-        int cleared = 0;
-        for (int i = 0; i < nr; i++)
-        {
-            Pte old = slot[i];
-            if (old.IsNone)
-                continue;
-            slot[i] = Pte.None;
-            cleared++;
-            zapped?.Add(new ZappedEntry(address + ((ulong)i << PageGeometry.PageShift), old, IsPmdLeaf: false));
-        }
-
-        return cleared;
-    }
 
     /// <summary>
     /// Allocating what is missing, locks the PTE table for <paramref name="address"/> and sets
@@ -212,477 +186,6 @@ public sealed unsafe class PageTableTree : IDisposable
         SetPtes(table, address, first, nr);
         table.Unlock();
         return WalkResult.Table;
-    }
-
-    /// <summary>
-    /// Zaps every mapping in [<paramref name="start"/>, <paramref name="end"/>) (Linux
-    /// <c>zap_page_range_single</c> / <c>unmap_page_range</c>): PTEs are cleared; a PMD leaf the
-    /// range covers whole is cleared; one it covers in part is split first, then its PTEs in the
-    /// range cleared. Tables stay (only <see cref="FreePageTables"/> frees them, as in Linux).
-    /// </summary>
-    /// <returns>How many entries (PTEs and PMD leaves) were cleared.</returns>
-    /// <exception cref="BadAddressException">Bad range; nothing changed.</exception>
-    /// <exception cref="OutOfMemoryException">A PMD leaf had to be split and no page was left for
-    /// its PTE table; entries below that address were already cleared.</exception>
-    public long ZapRange(ulong start, ulong end, List<ZappedEntry>? zapped)
-    {
-        ThrowIfDisposed();
-        AddressChecks.CheckRange(start, end - start, "zap");
-        long cleared = 0;
-        ulong address = start;
-        while (address < end)
-        {
-            ulong pmdStart = VirtualAddress.PmdAlignDown(address);
-            ulong next = Math.Min(pmdStart + VirtualAddress.PmdSize, end);
-            if (WalkToPmd(address, allocate: false, out uint pmdTable) != WalkResult.Table)
-            {
-                address = next;
-                continue;
-            }
-
-            Pte* pmdEntry = PmdEntryOf(pmdTable, address);
-            Pte pmd = Read(pmdEntry);
-            if (pmd.IsNone)
-            {
-                address = next;
-                continue;
-            }
-
-            if (pmd.IsLeafPmd)
-            {
-                if (address == pmdStart && next - address == VirtualAddress.PmdSize)
-                {
-                    Pte old = ClearPmdLeaf(address);
-                    if (!old.IsNone)
-                    {
-                        cleared++;
-                        zapped?.Add(new ZappedEntry(address, old, IsPmdLeaf: true));
-                    }
-
-                    address = next;
-                    continue;
-                }
-
-                if (SplitPmdLeaf(address) == PmdSplitResult.OutOfMemory)
-                    ThrowHelper.ThrowOutOfMemory($"Cannot zap 0x{address:x}..0x{next:x}: splitting the PMD leaf at 0x{pmdStart:x} needs a PTE table and the arena has no free page.");
-            }
-
-            if (WalkPte(address, allocate: false, out PteTable table) == WalkResult.Table)
-            {
-                table.Lock();
-                cleared += ClearPtes(table, address, (int)((next - address) >> PageGeometry.PageShift), zapped);
-                table.Unlock();
-            }
-            else
-            {
-                // A racing thread cleared the PMD between our read and the walk: nothing to zap.
-                continue;
-            }
-
-            address = next;
-        }
-
-        return cleared;
-    }
-
-    // ---------------------------------------------------------------- PMD leaves
-
-    /// <summary>
-    /// Maps the 2 MiB at <paramref name="address"/> with one PMD leaf (Linux
-    /// <c>set_pmd_at</c> in <c>__do_huge_pmd_anonymous_page</c>), allocating missing upper tables.
-    /// With <paramref name="deposit"/>, a PTE table is allocated first and deposited beside the
-    /// leaf (Linux <c>pgtable_trans_huge_deposit</c>), so a later split never needs memory; it
-    /// counts in <see cref="TablePages"/> as it does in Linux's PageTables.
-    /// </summary>
-    /// <exception cref="BadAddressException">The address is not 2 MiB aligned or not in user space.</exception>
-    /// <exception cref="ArgumentException">The entry is not a present leaf (Present | Huge) with a 2 MiB aligned PFN.</exception>
-    public PmdInstallResult InstallPmdLeaf(ulong address, Pte leaf, bool deposit)
-    {
-        var none = default(NoInstallHook);
-        return InstallPmdLeaf(address, leaf, deposit, ref none);
-    }
-
-    /// <summary>
-    /// <see cref="InstallPmdLeaf(ulong, Pte, bool)"/> that runs <paramref name="hook"/> under the PMD
-    /// lock right after the leaf is written: the fault path queues the new THP for deferred split
-    /// there, as Linux does before <c>spin_unlock(vmf->ptl)</c>, so no thread that finds the leaf
-    /// finds the folio half set up.
-    /// </summary>
-    internal PmdInstallResult InstallPmdLeaf<THook>(ulong address, Pte leaf, bool deposit, ref THook hook)
-        where THook : struct, IPmdInstallHook
-    {
-        CheckPmdAddress(address, "install a PMD leaf");
-        if (!leaf.IsLeafPmd || (leaf.Pfn & (VirtualAddress.EntriesPerTable - 1)) != 0)
-            throw new ArgumentException($"Cannot install {leaf} at 0x{address:x}: expected a present Huge entry with a PFN aligned to 512 pages.", nameof(leaf));
-
-        WalkResult walk = WalkToPmd(address, allocate: true, out uint pmdTable);
-        if (walk == WalkResult.OutOfMemory)
-            return PmdInstallResult.OutOfMemory;
-
-        uint deposited = PageDescriptor.Nil;
-        if (deposit && !TryAllocateTable(out deposited))
-            return PmdInstallResult.OutOfMemory;
-
-        Pte* pmdEntry = PmdEntryOf(pmdTable, address);
-        ref RawSpinLock pmdLock = ref TableLock(pmdTable);
-        pmdLock.Enter();
-        if (!Read(pmdEntry).IsNone)
-        {
-            pmdLock.Exit();
-            if (deposited != PageDescriptor.Nil)
-                FreeTable(deposited);
-            return PmdInstallResult.NotNone;
-        }
-
-        if (deposited != PageDescriptor.Nil)
-            DepositLocked(pmdTable, deposited);
-        Write(pmdEntry, leaf);
-        hook.Installed(leaf);
-        pmdLock.Exit();
-        return PmdInstallResult.Installed;
-    }
-
-    /// <summary>
-    /// Clears the PMD leaf mapping <paramref name="address"/>'s 2 MiB (Linux <c>zap_huge_pmd</c>),
-    /// freeing one deposited PTE table if there is one.
-    /// </summary>
-    /// <returns>The leaf as it was, or none when the PMD entry held no leaf (nothing changed).</returns>
-    /// <exception cref="BadAddressException">The address is not in user space.</exception>
-    public Pte ClearPmdLeaf(ulong address)
-    {
-        CheckUserAddress(address, "clear a PMD leaf");
-        if (WalkToPmd(address, allocate: false, out uint pmdTable) != WalkResult.Table)
-            return Pte.None;
-
-        Pte* pmdEntry = PmdEntryOf(pmdTable, address);
-        ref RawSpinLock pmdLock = ref TableLock(pmdTable);
-        pmdLock.Enter();
-        Pte old = Read(pmdEntry);
-        if (!old.IsLeafPmd)
-        {
-            pmdLock.Exit();
-            return Pte.None;
-        }
-
-        Write(pmdEntry, Pte.None);
-        uint deposited = WithdrawLocked(pmdTable);
-        pmdLock.Exit();
-        if (deposited != PageDescriptor.Nil)
-            FreeTable(deposited);
-        return old;
-    }
-
-    /// <summary>
-    /// Linux <c>split_huge_pmd</c>: replaces the PMD leaf over <paramref name="address"/> with a
-    /// PTE table mapping the same 512 pages with the same bits (a deposited table if there is one,
-    /// else a new one). A leaf marked special (the huge zero page) is split as Linux's
-    /// <c>__split_huge_zero_page_pmd</c> does: every PTE becomes <paramref name="zeroPte"/>, the 4 KiB
-    /// zero page, when one is given.
-    /// </summary>
-    /// <exception cref="BadAddressException">The address is not in user space.</exception>
-    public PmdSplitResult SplitPmdLeaf(ulong address, Pte zeroPte = default)
-    {
-        var none = default(NoSplitHook);
-        return SplitPmdLeaf(address, zeroPte, ref none);
-    }
-
-    /// <summary>
-    /// <see cref="SplitPmdLeaf(ulong, Pte)"/> that runs <paramref name="hook"/> under the PMD lock,
-    /// after the PTEs are written and before the PMD entry points at them: the fault path moves the
-    /// folio's rmap from the PMD to the PTEs there (Linux <c>__split_huge_pmd_locked</c>), so no
-    /// other thread ever sees the PTEs with the PMD's counts.
-    /// </summary>
-    internal PmdSplitResult SplitPmdLeaf<THook>(ulong address, Pte zeroPte, ref THook hook)
-        where THook : struct, IPmdSplitHook
-    {
-        CheckUserAddress(address, "split a PMD leaf");
-        if (WalkToPmd(address, allocate: false, out uint pmdTable) != WalkResult.Table)
-            return PmdSplitResult.NotLeaf;
-
-        Pte* pmdEntry = PmdEntryOf(pmdTable, address);
-        ref RawSpinLock pmdLock = ref TableLock(pmdTable);
-        pmdLock.Enter();
-        if (!Read(pmdEntry).IsLeafPmd)
-        {
-            pmdLock.Exit();
-            return PmdSplitResult.NotLeaf;
-        }
-
-        uint ptePfn = WithdrawLocked(pmdTable);
-        if (ptePfn == PageDescriptor.Nil)
-        {
-            // Nothing deposited: allocate with no lock held, then look again.
-            pmdLock.Exit();
-            if (!TryAllocateTable(out ptePfn))
-                return PmdSplitResult.OutOfMemory;
-            pmdLock.Enter();
-            if (!Read(pmdEntry).IsLeafPmd)
-            {
-                pmdLock.Exit();
-                FreeTable(ptePfn);
-                return PmdSplitResult.NotLeaf;
-            }
-        }
-
-        Pte leaf = Read(pmdEntry);
-        Pte* ptes = EntriesOf(ptePfn);
-        if (leaf.IsSpecial && !zeroPte.IsNone)
-        {
-            for (int i = 0; i < VirtualAddress.EntriesPerTable; i++)
-                ptes[i] = zeroPte;
-        }
-        else
-        {
-            Pte pte = leaf.Without(PteFlags.Huge);
-            for (int i = 0; i < VirtualAddress.EntriesPerTable; i++)
-            {
-                ptes[i] = pte;
-                pte = pte.NextPage;
-            }
-
-            DebugVm.CheckRun(ptes, VirtualAddress.EntriesPerTable, address & ~(VirtualAddress.PmdSize - 1));
-        }
-
-        hook.BeforePublish(leaf);
-        Write(pmdEntry, Pte.Make(ptePfn, TableEntryFlags));
-        pmdLock.Exit();
-        return PmdSplitResult.Split;
-    }
-
-    /// <summary>
-    /// Replaces the PMD leaf over <paramref name="address"/> with <paramref name="replacement"/> if it
-    /// still is <paramref name="expected"/> (Linux <c>pmd_same</c> under the PMD lock, then
-    /// <c>pmdp_huge_clear_flush</c> and <c>set_pmd_at</c>, as <c>do_huge_zero_wp_pmd</c> does). The
-    /// deposited PTE table stays, now beside the new leaf.
-    /// </summary>
-    /// <returns>False when the entry changed (nothing written).</returns>
-    /// <exception cref="BadAddressException">The address is not 2 MiB aligned or not in user space.</exception>
-    /// <exception cref="ArgumentException">The replacement is not a present leaf with a 512-page aligned PFN.</exception>
-    public bool TryReplacePmdLeaf(ulong address, Pte expected, Pte replacement)
-    {
-        CheckPmdAddress(address, "replace a PMD leaf");
-        if (!replacement.IsLeafPmd || (replacement.Pfn & (VirtualAddress.EntriesPerTable - 1)) != 0)
-            throw new ArgumentException($"Cannot install {replacement} at 0x{address:x}: expected a present Huge entry with a PFN aligned to 512 pages.", nameof(replacement));
-        if (WalkToPmd(address, allocate: false, out uint pmdTable) != WalkResult.Table)
-            return false;
-
-        Pte* pmdEntry = PmdEntryOf(pmdTable, address);
-        ref RawSpinLock pmdLock = ref TableLock(pmdTable);
-        pmdLock.Enter();
-        bool same = Read(pmdEntry) == expected && expected.IsLeafPmd;
-        if (same)
-            Write(pmdEntry, replacement);
-        pmdLock.Exit();
-        return same;
-    }
-
-    /// <summary>
-    /// Linux <c>try_to_free_pte</c> (CONFIG_PT_RECLAIM, after MADV_DONTNEED zapped a whole PMD's
-    /// range): when the PTE table under <paramref name="address"/>'s PMD entry is all none, clears
-    /// the PMD entry and frees the table. The caller holds the address space exclusively, so no
-    /// walker still holds the table.
-    /// </summary>
-    /// <returns>True when a table was freed.</returns>
-    /// <exception cref="BadAddressException">The address is not in user space.</exception>
-    public bool TryFreeEmptyPteTable(ulong address)
-    {
-        CheckUserAddress(address, "free an empty PTE table");
-        if (WalkToPmd(address, allocate: false, out uint pmdTable) != WalkResult.Table)
-            return false;
-
-        Pte* pmdEntry = PmdEntryOf(pmdTable, address);
-        ref RawSpinLock pmdLock = ref TableLock(pmdTable);
-        pmdLock.Enter();
-        Pte pmd = Read(pmdEntry);
-        if (!pmd.IsTable)
-        {
-            pmdLock.Exit();
-            return false;
-        }
-
-        uint ptePfn = (uint)pmd.Pfn;
-        ref RawSpinLock pteLock = ref TableLock(ptePfn);
-        pteLock.Enter();
-        bool empty = PteScan.AllNone(EntriesOf(ptePfn), VirtualAddress.EntriesPerTable);
-        if (empty)
-            Write(pmdEntry, Pte.None);
-        pteLock.Exit();
-        pmdLock.Exit();
-        if (empty)
-            FreeTable(ptePfn);
-        return empty;
-    }
-
-    /// <summary>PTE tables deposited beside the PMD leaves of the PMD table covering <paramref name="address"/>.</summary>
-    public int DepositedTables(ulong address)
-    {
-        CheckUserAddress(address, "count deposited tables");
-        if (WalkToPmd(address, allocate: false, out uint pmdTable) != WalkResult.Table)
-            return 0;
-        int count = 0;
-        for (uint pfn = _pages[pmdTable].ListNext; pfn != PageDescriptor.Nil; pfn = _pages[pfn].ListNext)
-            count++;
-        return count;
-    }
-
-    // ---------------------------------------------------------------- freeing tables
-
-    /// <summary>
-    /// Linux <c>free_pgd_range</c>: after [<paramref name="start"/>, <paramref name="end"/>) was
-    /// unmapped and zapped, frees the PTE tables over it, and the PMD and PUD tables whose whole
-    /// span lies between <paramref name="floor"/> (the end of the mapping below, or 0) and
-    /// <paramref name="ceiling"/> (the start of the mapping above, or 0 for none), so no table a
-    /// neighbour may still use is freed. The caller holds the address space exclusively.
-    /// </summary>
-    /// <returns>How many table pages were freed.</returns>
-    /// <exception cref="BadAddressException">Bad range, or a table to be freed still maps something
-    /// (zap it first); nothing changed.</exception>
-    public int FreePageTables(ulong start, ulong end, ulong floor, ulong ceiling)
-    {
-        ThrowIfDisposed();
-        AddressChecks.CheckRange(start, end - start, "free page tables");
-
-        // The top of free_pgd_range: round to whole PMDs inside [floor, ceiling).
-        ulong addr = start & ~(VirtualAddress.PmdSize - 1);
-        if (addr < floor)
-        {
-            addr += VirtualAddress.PmdSize;
-            if (addr == 0)
-                return 0;
-        }
-
-        if (ceiling != 0)
-        {
-            ceiling &= ~(VirtualAddress.PmdSize - 1);
-            if (ceiling == 0)
-                return 0;
-        }
-
-        if (end - 1 > ceiling - 1)
-            end -= VirtualAddress.PmdSize;
-        if (addr > end - 1)
-            return 0;
-
-        var plan = new List<(nint Entry, uint Table)>();
-        PlanPgdRange(addr, end, floor, ceiling, plan);
-        foreach (var (entry, table) in plan)
-        {
-            Write((Pte*)entry, Pte.None);
-            FreeTable(table);
-        }
-
-        return plan.Count;
-    }
-
-    // Linux free_p4d_range/free_pud_range with p4d folded: visits every PUD table under the range,
-    // then frees it only if its 512 GiB span lies inside [floor, ceiling). A table that would still
-    // point at a lower table is kept (Linux assumes none can; keeping it leaks nothing).
-    private void PlanPgdRange(ulong addr, ulong end, ulong floor, ulong ceiling, List<(nint Entry, uint Table)> plan)
-    {
-        Pte* pgd = EntriesOf(_pgd);
-        for (ulong a = addr; a <= end - 1;)
-        {
-            ulong next = NextBoundary(a, VirtualAddress.PgdShift, end);
-            Pte* entry = pgd + VirtualAddress.PgdIndex(a);
-            Pte e = Read(entry);
-            if (e.IsTable)
-            {
-                uint pud = (uint)e.Pfn;
-                int freed = PlanPudTable(pud, a, next, floor, ceiling, plan);
-                if (SpanInside(a, next, VirtualAddress.PgdShift, floor, ceiling) && freed == UsedEntries(pud))
-                    plan.Add(((nint)entry, pud));
-            }
-
-            a = next;
-        }
-    }
-
-    private int PlanPudTable(uint pudTable, ulong addr, ulong end, ulong floor, ulong ceiling, List<(nint Entry, uint Table)> plan)
-    {
-        Pte* puds = EntriesOf(pudTable);
-        int freed = 0;
-        for (ulong a = addr; a <= end - 1;)
-        {
-            ulong next = NextBoundary(a, VirtualAddress.PudShift, end);
-            Pte* entry = puds + VirtualAddress.PudIndex(a);
-            Pte e = Read(entry);
-            if (e.IsTable)
-            {
-                uint pmd = (uint)e.Pfn;
-                int ptes = PlanPmdTable(pmd, a, next, plan);
-                if (SpanInside(a, next, VirtualAddress.PudShift, floor, ceiling) && ptes == UsedEntries(pmd))
-                {
-                    plan.Add(((nint)entry, pmd));
-                    freed++;
-                }
-            }
-
-            a = next;
-        }
-
-        return freed;
-    }
-
-    // free_pte_range for every PMD entry in [addr, end): each PTE table there must be empty.
-    private int PlanPmdTable(uint pmdTable, ulong addr, ulong end, List<(nint Entry, uint Table)> plan)
-    {
-        Pte* pmds = EntriesOf(pmdTable);
-        int freed = 0;
-        for (ulong a = addr; a <= end - 1; a = NextBoundary(a, VirtualAddress.PmdShift, end))
-        {
-            Pte* entry = pmds + VirtualAddress.PmdIndex(a);
-            Pte e = Read(entry);
-            ulong pmdStart = VirtualAddress.PmdAlignDown(a);
-            if (e.IsLeafPmd)
-                AddressChecks.Throw($"Cannot free the page tables at 0x{pmdStart:x}: a PMD leaf ({e}) still maps it; expected it zapped first.", pmdStart, 0);
-            if (!e.IsTable)
-                continue;
-            uint pte = (uint)e.Pfn;
-            int none = PteScan.CountNone(EntriesOf(pte), VirtualAddress.EntriesPerTable);
-            if (none != VirtualAddress.EntriesPerTable)
-            {
-                ulong mapped = pmdStart + ((ulong)none << PageGeometry.PageShift);
-                AddressChecks.Throw($"Cannot free the PTE table at 0x{pmdStart:x}: it still maps 0x{mapped:x} ({Read(EntriesOf(pte) + none)}); expected it zapped first.", mapped, 0);
-            }
-
-            plan.Add(((nint)entry, pte));
-            freed++;
-        }
-
-        return freed;
-    }
-
-    private int UsedEntries(uint table)
-    {
-        Pte* entries = EntriesOf(table);
-        int used = 0;
-        for (int i = 0; i < VirtualAddress.EntriesPerTable; i++)
-            used += entries[i].IsNone ? 0 : 1;
-        return used;
-    }
-
-    // The bottom of free_pmd_range/free_pud_range: after visiting [addr, end) under one entry of
-    // the level above, the table that entry points at is freed only when the whole span of that
-    // entry (1 << spanShift bytes) lies inside [floor, ceiling), tested as Linux tests it.
-    private static bool SpanInside(ulong addr, ulong end, int spanShift, ulong floor, ulong ceiling)
-    {
-        ulong mask = ~((1UL << spanShift) - 1);
-        if ((addr & mask) < floor)
-            return false;
-        if (ceiling != 0)
-        {
-            ceiling &= mask;
-            if (ceiling == 0)
-                return false;
-        }
-
-        return end - 1 <= ceiling - 1;
-    }
-
-    private static ulong NextBoundary(ulong address, int shift, ulong end)
-    {
-        ulong boundary = (address + (1UL << shift)) & ~((1UL << shift) - 1);
-        return boundary - 1 < end - 1 ? boundary : end;
     }
 
     // ---------------------------------------------------------------- validation
@@ -715,43 +218,50 @@ public sealed unsafe class PageTableTree : IDisposable
     /// missing PUD and PMD tables allocated when <paramref name="allocate"/> (<c>pud_alloc</c>,
     /// <c>pmd_alloc</c>).
     /// </summary>
+    /// <returns><see cref="WalkResult.Table"/> with the entry in <paramref name="pmd"/>; otherwise why there is none.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal WalkResult FindPmdEntry(ulong address, bool allocate, out uint pmdTable, out Pte* pmdEntry)
+    internal WalkResult FindPmd(ulong address, bool allocate, out PmdSlot pmd)
     {
         Debug.Assert(address < VirtualAddress.TaskSize && !_disposed, "fault-path walk outside user space or after teardown");
-        WalkResult result = WalkToPmd(address, allocate, out pmdTable);
-        pmdEntry = result == WalkResult.Table ? PmdEntryOf(pmdTable, address) : null;
-        return result;
+        WalkResult result = WalkToPmd(address, allocate, out uint pmdTable);
+        if (result != WalkResult.Table)
+        {
+            pmd = default;
+            return result;
+        }
+
+        Pte* entry = PmdEntryOf(pmdTable, address);
+        pmd = new PmdSlot(pmdTable, entry, Read(entry), address);
+        return WalkResult.Table;
     }
 
     /// <summary>
-    /// <c>pte_alloc</c> and <c>pte_offset_map</c> on a PMD entry <see cref="FindPmdEntry"/> found: the
-    /// PTE table under it, installed if the entry is none; <see cref="WalkResult.PmdLeaf"/> when a
-    /// leaf is there.
+    /// <c>pte_alloc</c> and <c>pte_offset_map</c> on a PMD entry <see cref="FindPmd"/> or a range walk
+    /// found: the PTE table under it as the entry is now, installed if the entry is none;
+    /// <see cref="WalkResult.PmdLeaf"/> when a leaf is there.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    internal WalkResult PteTableOf(uint pmdTable, Pte* pmdEntry, bool allocate, out PteTable table)
+    internal WalkResult PteTableOf(in PmdSlot pmd, bool allocate, out PteTable table)
     {
-        Pte pmd = Read(pmdEntry);
-        if (pmd.IsNone)
+        Pte entry = Read(pmd.Entry);
+        if (entry.IsNone)
         {
             table = default;
             if (!allocate)
                 return WalkResult.NoTable;
-            WalkResult installed = InstallPteTable(pmdTable, pmdEntry);
+            WalkResult installed = InstallPteTable(pmd.TablePfn, pmd.Entry);
             if (installed != WalkResult.Table)
                 return installed;
-            pmd = Read(pmdEntry);
+            entry = Read(pmd.Entry);
         }
 
-        if (pmd.IsLeafPmd)
+        if (entry.IsLeafPmd)
         {
             table = default;
             return WalkResult.PmdLeaf;
         }
 
-        uint ptePfn = (uint)pmd.Pfn;
-        table = new PteTable(ptePfn, EntriesOf(ptePfn), _pages + ptePfn);
+        table = TableAt((uint)entry.Pfn);
         return WalkResult.Table;
     }
 
@@ -782,6 +292,10 @@ public sealed unsafe class PageTableTree : IDisposable
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal Pte* EntriesOf(uint pfn) =>
         _memory != null ? (Pte*)(_memory + ((nuint)pfn << PageGeometry.PageShift)) : (Pte*)_pages[pfn].Mapping;
+
+    /// <summary>The PTE table in page <paramref name="pfn"/>.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal PteTable TableAt(uint pfn) => new(pfn, EntriesOf(pfn), _pages + pfn);
 
     /// <summary>The split lock of the table page <paramref name="pfn"/> (see <see cref="PteTable.LockOf"/>).</summary>
     internal ref RawSpinLock TableLock(uint pfn) => ref PteTable.LockOf(_pages + pfn);
@@ -860,27 +374,6 @@ public sealed unsafe class PageTableTree : IDisposable
         return WalkResult.Table;
     }
 
-    // Linux pgtable_trans_huge_deposit/withdraw: a stack of spare PTE tables threaded through the
-    // table pages' descriptors (offset 16, where Linux's ptdesc keeps pmd_huge_pte), headed in the
-    // PMD table's descriptor. Caller holds the PMD table's lock.
-    private void DepositLocked(uint pmdTable, uint table)
-    {
-        _pages[table].ListNext = _pages[pmdTable].ListNext;
-        _pages[pmdTable].ListNext = table;
-    }
-
-    private uint WithdrawLocked(uint pmdTable)
-    {
-        uint table = _pages[pmdTable].ListNext;
-        if (table != PageDescriptor.Nil)
-        {
-            _pages[pmdTable].ListNext = _pages[table].ListNext;
-            _pages[table].ListNext = PageDescriptor.Nil;
-        }
-
-        return table;
-    }
-
     /// <summary>Linux <c>pagetable_alloc</c> + <c>pagetable_*_ctor</c>: a zeroed order-0 page typed PGTY_table.</summary>
     private bool TryAllocateTable(out uint pfn)
     {
@@ -933,6 +426,13 @@ public sealed unsafe class PageTableTree : IDisposable
         long tables = Interlocked.Decrement(ref _tablePages);
         if (LargeFoliosEventSource.IsOn)
             LargeFoliosEventSource.Log.PageTableFreed(_arena.Id, pfn, tables);
+    }
+
+
+    private static ulong NextBoundary(ulong address, int shift, ulong end)
+    {
+        ulong boundary = (address + (1UL << shift)) & ~((1UL << shift) - 1);
+        return boundary - 1 < end - 1 ? boundary : end;
     }
 
     private void ThrowIfDisposed()

@@ -15,7 +15,7 @@ namespace LargeFolios.PageTables;
 /// <item><term>reader</term><description>may read entries without the lock (one 8-byte load is
 /// atomic, as <c>ptep_get</c>), but must re-check under it before acting on what it read.</description></item>
 /// <item><term>writer</term><description>holds the lock to change any entry
-/// (<see cref="PageTableTree.SetPtes"/>, <see cref="PageTableTree.ClearPtes"/>).</description></item>
+/// (<see cref="PageTableTree.SetPtes"/>; a zap, a split, a fault).</description></item>
 /// <item><term>table free</term><description>only with no walker in the range: the caller holds the
 /// address-space lock for writing (<see cref="PageTableTree.FreePageTables"/>).</description></item>
 /// </list>

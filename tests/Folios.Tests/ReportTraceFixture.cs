@@ -23,7 +23,7 @@ public sealed class ReportTraceFixture : IAsyncLifetime
     // 1 GiB-aligned user addresses, as the scenarios use: one region per policy.
     private const ulong MthpRegion = 0x4000_0000, SmallRegion = 0x8000_0000, PmdRegion = 0xC000_0000;
 
-    private readonly string _directory = Path.Combine(Path.GetTempPath(), $"folios-report-tests-{Environment.ProcessId}-{Guid.NewGuid():N}");
+    private readonly string _directory = Path.Combine(Path.GetTempPath(), $"folios-report-{Environment.ProcessId}-{Guid.NewGuid():N}");
 
     /// <summary>The workload's trace.</summary>
     public string TracePath => Path.Combine(_directory, "workload.nettrace");

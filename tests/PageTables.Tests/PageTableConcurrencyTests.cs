@@ -1,6 +1,7 @@
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using LargeFolios.TestSupport;
 using Xunit;
 using static LargeFolios.PageTables.Tests.TestArenas;
 

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using CsCheck;
+using LargeFolios.TestSupport;
 using Xunit;
 using static LargeFolios.PageTables.Tests.TestArenas;
 

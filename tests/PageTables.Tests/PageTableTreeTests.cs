@@ -1,6 +1,7 @@
 using System.Collections.Generic;
 using System.Linq;
 using LargeFolios.BuddyAllocator;
+using LargeFolios.TestSupport;
 using Xunit;
 using static LargeFolios.PageTables.Tests.TestArenas;
 

@@ -1,4 +1,5 @@
 using LargeFolios.BuddyAllocator;
+using LargeFolios.TestSupport;
 using Xunit;
 
 namespace LargeFolios.PageTables.Tests;

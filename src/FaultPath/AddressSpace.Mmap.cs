@@ -1,0 +1,77 @@
+using System;
+using LargeFolios.BuddyAllocator;
+using LargeFolios.PageTables;
+
+namespace LargeFolios.FaultPath;
+
+/// <summary>mmap and munmap (Linux mm/mmap.c, mm/vma.c).</summary>
+public sealed unsafe partial class AddressSpace
+{
+    /// <summary>
+    /// <c>mmap(start, length, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)</c>: whatever was mapped
+    /// in the range is unmapped first (zapped, its page tables freed as <c>munmap</c> would), then the
+    /// new VMA is inserted and merged with identical neighbours.
+    /// </summary>
+    /// <param name="start">Page-aligned start.</param>
+    /// <param name="length">Page-aligned length.</param>
+    /// <param name="protection">Read, Write and Exec bits (VM_READ, VM_WRITE, VM_EXEC); Read | Write by default.</param>
+    /// <exception cref="BadAddressException">Bad range; nothing changed.</exception>
+    /// <exception cref="ArgumentException">Flags other than Read, Write, Exec, HugePage, NoHugePage.</exception>
+    public void Mmap(ulong start, ulong length, VmaFlags protection = VmaFlags.Read | VmaFlags.Write)
+    {
+        ThrowIfDisposed();
+        length = PageAlign(length, start, "mmap");
+        ulong end = AddressChecks.CheckRange(start, length, "mmap");
+        VmaFlagChecks.CheckMapFlags(protection, start, "mmap", nameof(protection));   // before anything is zapped
+        using AddressSpaceWriteScope scope = _vmas.Lock.Write();
+        ThrowIfDisposedLocked();
+        UnmapRegionLocked(start, end, mapWith: protection);
+        if (LargeFoliosEventSource.IsOn)
+            LargeFoliosEventSource.Log.Mmap(_arena.Id, (int)_id, start, length, (int)protection);
+    }
+
+    /// <summary>
+    /// <c>munmap(start, length)</c>: zaps every mapping in the range (a PMD-mapped THP the range covers
+    /// in part is split first; a large folio left partly mapped is queued for deferred split),
+    /// removes the VMAs, and frees the page tables no remaining VMA can use (Linux
+    /// <c>unmap_region</c>: <c>unmap_vmas</c> then <c>free_pgtables</c>). Unmapping nothing is not an error.
+    /// </summary>
+    /// <exception cref="BadAddressException">Bad range; nothing changed.</exception>
+    public void Munmap(ulong start, ulong length)
+    {
+        ThrowIfDisposed();
+        length = PageAlign(length, start, "munmap");
+        ulong end = AddressChecks.CheckRange(start, length, "munmap");
+        using AddressSpaceWriteScope scope = _vmas.Lock.Write();
+        ThrowIfDisposedLocked();
+        bool traced = LargeFoliosEventSource.IsOn;   // read once: a session may start midway
+        long rssBefore = traced ? AnonPages : 0;     // exact: the write lock keeps faults out
+        if (UnmapRegionLocked(start, end, mapWith: null) && traced)
+            LargeFoliosEventSource.Log.Munmap(_arena.Id, (int)_id, start, length, rssBefore - AnonPages);
+    }
+
+    /// <summary>
+    /// Linux <c>unmap_region</c> for [<paramref name="start"/>, <paramref name="end"/>), the mmap lock
+    /// held for write: the bounds <c>free_pgtables</c> may free within (the neighbouring VMAs' floor
+    /// and ceiling, taken before anything changes), the zap of every VMA's part of the range, the
+    /// VMAs removed (munmap) or replaced by one with <paramref name="mapWith"/>'s flags (mmap's
+    /// MAP_FIXED), then the page tables freed under what was mapped.
+    /// </summary>
+    /// <returns>False when nothing was mapped in the range: nothing was zapped or freed.</returns>
+    private bool UnmapRegionLocked(ulong start, ulong end, VmaFlags? mapWith)
+    {
+        ulong length = end - start;
+        var (floor, ceiling) = _vmas.GetFreePgtablesBounds(start, length);
+        Vma[] old = _vmas.FindIntersecting(start, length);
+        foreach (Vma vma in old)
+            ZapRange(Math.Max(vma.Start, start), Math.Min(vma.End, end), reclaimTables: false);
+        if (mapWith is VmaFlags flags)
+            _vmas.Map(start, length, flags);
+        else if (old.Length > 0)
+            _vmas.Unmap(start, length);
+        if (old.Length == 0)
+            return false;
+        _tables.FreePageTables(Math.Max(old[0].Start, start), Math.Min(old[^1].End, end), floor, ceiling);
+        return true;
+    }
+}

@@ -1,0 +1,68 @@
+using System.Diagnostics;
+using System.Threading;
+using LargeFolios.BuddyAllocator;
+using LargeFolios.PageTables;
+
+namespace LargeFolios.FaultPath;
+
+/// <summary>Splitting a PMD mapping into PTEs (Linux <c>__split_huge_pmd</c>, <c>vma_adjust_trans_huge</c>).</summary>
+public sealed unsafe partial class AddressSpace
+{
+    /// <summary>
+    /// Linux <c>__split_huge_pmd</c> (not freezing): the PMD leaf over <paramref name="haddr"/>
+    /// becomes a PTE table mapping the same pages. For a THP, under the PMD lock, the folio gains
+    /// 511 references and its rmap moves from the PMD to 512 PTEs (<c>folio_add_anon_rmap_ptes</c>
+    /// then <c>folio_remove_rmap_pmd</c>); the huge zero page becomes 512 zero-page PTEs.
+    /// </summary>
+    internal PmdSplitResult SplitHugePmd(ulong haddr) =>
+        _tables.FindPmd(haddr, allocate: false, out PmdSlot pmd) == WalkResult.Table ? SplitHugePmd(in pmd) : PmdSplitResult.NotLeaf;
+
+    /// <summary><see cref="SplitHugePmd(ulong)"/> of an entry a walk found.</summary>
+    private PmdSplitResult SplitHugePmd(in PmdSlot pmd)
+    {
+        var hook = new PmdRmapHook(this);
+        bool traced = LargeFoliosEventSource.IsOn;
+        bool hugeZero = traced && pmd.Current.IsSpecial;   // the caller's mmap lock keeps the leaf's kind
+        PmdSplitResult result = _tables.SplitPmdLeaf(in pmd, ZeroPte, ref hook);
+        if (result == PmdSplitResult.Split)
+        {
+            _events.Count(VmEvent.ThpSplitPmd);
+            if (traced)
+                LargeFoliosEventSource.Log.PmdSplit(_arena.Id, (int)_id, pmd.Start, hugeZero ? 1 : 0);
+        }
+
+        return result;
+    }
+
+    /// <summary>The rmap half of a PMD split, run under the PMD lock before the PTEs are published.</summary>
+    private readonly struct PmdRmapHook(AddressSpace space) : IPmdSplitHook
+    {
+        public void BeforePublish(Pte leaf)
+        {
+            if (leaf.IsSpecial)
+                return;
+            PageDescriptor* head = space._pages + (uint)leaf.Pfn;
+            Interlocked.Add(ref head->Refcount, (1 << PageGeometry.PmdOrder) - 1);
+            AnonRmap.AddPtes(head, PageGeometry.PmdOrder, 0, 1 << PageGeometry.PmdOrder, space._id);
+            bool partially = AnonRmap.RemovePmd(head, PageGeometry.PmdOrder, space._id);
+            Debug.Assert(!partially, "a PMD split leaves every page mapped");
+        }
+    }
+
+    /// <summary>
+    /// Linux <c>vma_adjust_trans_huge</c> for one end of a madvise range: when the VMA holding
+    /// <paramref name="boundary"/> will be split there (its flags change), a PMD leaf across the
+    /// boundary is split into PTEs.
+    /// </summary>
+    private void SplitPmdAcrossBoundary(ulong boundary, Vma vma, bool hugePage)
+    {
+        if ((boundary & (VirtualAddress.PmdSize - 1)) == 0 || boundary <= vma.Start || boundary >= vma.End)
+            return;
+        VmaFlags wanted = hugePage ? VmaFlags.HugePage : VmaFlags.NoHugePage;
+        VmaFlags dropped = hugePage ? VmaFlags.NoHugePage : VmaFlags.HugePage;
+        if ((vma.Flags & wanted) != 0 && (vma.Flags & dropped) == 0)
+            return;
+        if (_tables.FindPmd(boundary, allocate: false, out PmdSlot pmd) == WalkResult.Table && pmd.Value.IsLeafPmd)
+            SplitHugePmd(in pmd);
+    }
+}
