@@ -2,7 +2,6 @@ using System;
 using BenchmarkDotNet.Attributes;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
-using LargeFolios.PageTables;
 
 namespace LargeFolios.Bench;
 

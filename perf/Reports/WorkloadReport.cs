@@ -3,10 +3,10 @@ using System.Collections.Generic;
 using System.Linq;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
-using LargeFolios.PageTables;
 using LargeFolios.Folios.Cli;
 using LargeFolios.Folios.Policies;
 using LargeFolios.Folios.Workloads;
+using LargeFolios.PageTables;
 using Spectre.Console;
 
 namespace LargeFolios.Folios.Reports;

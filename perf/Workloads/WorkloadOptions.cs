@@ -1,7 +1,7 @@
 using LargeFolios.BuddyAllocator;
-using LargeFolios.PageTables;
 using LargeFolios.Folios.Cli;
 using LargeFolios.Folios.Policies;
+using LargeFolios.PageTables;
 
 namespace LargeFolios.Folios.Workloads;
 

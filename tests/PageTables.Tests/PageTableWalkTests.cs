@@ -2,7 +2,6 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using CsCheck;
-using LargeFolios.BuddyAllocator;
 using Xunit;
 using static LargeFolios.PageTables.Tests.TestArenas;
 

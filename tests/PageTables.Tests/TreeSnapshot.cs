@@ -1,5 +1,4 @@
 using System.Collections.Generic;
-using LargeFolios.BuddyAllocator;
 using Xunit;
 
 namespace LargeFolios.PageTables.Tests;

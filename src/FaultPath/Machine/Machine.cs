@@ -1,10 +1,6 @@
 using System;
-using System.Collections.Generic;
-using System.Diagnostics;
-using System.Runtime.InteropServices;
 using System.Threading;
 using LargeFolios.BuddyAllocator;
-using LargeFolios.PageTables;
 
 namespace LargeFolios.FaultPath;
 

@@ -1,5 +1,3 @@
-using LargeFolios.BuddyAllocator;
-
 namespace LargeFolios.PageTables;
 
 /// <summary>The range walker (Linux <c>walk_page_range</c>, mm/pagewalk.c).</summary>
