@@ -16,7 +16,7 @@ public sealed unsafe partial class Arena
         uint pfn = TakeCachedBlock(order, kind);
         if (pfn == PageDescriptor.Nil)
             return AllocateSlow(order, kind, throwWhenOutOfMemory: true);
-        if (LargeFoliosEventSource.IsOn)
+        if (AllocatorEventSource.IsOn)
             return HandOutTraced(pfn, order, kind, fromCache: true);
         return HandOut(pfn, order, kind);
     }
@@ -35,7 +35,7 @@ public sealed unsafe partial class Arena
             return !folio.IsNull;
         }
 
-        folio = LargeFoliosEventSource.IsOn ? HandOutTraced(pfn, order, kind, fromCache: true) : HandOut(pfn, order, kind);
+        folio = AllocatorEventSource.IsOn ? HandOutTraced(pfn, order, kind, fromCache: true) : HandOut(pfn, order, kind);
         return true;
     }
 
@@ -55,7 +55,7 @@ public sealed unsafe partial class Arena
     private Folio HandOutTraced(uint pfn, int order, FolioKind kind, bool fromCache)
     {
         Folio folio = HandOut(pfn, order, kind);
-        LargeFoliosEventSource.Log.FolioAllocated(_id, pfn, order, CurrentCpu.Id & _perCpuMask, fromCache);
+        AllocatorEventSource.Log.FolioAllocated(_id, pfn, order, CurrentCpu.Id & _perCpuMask, fromCache);
         return folio;
     }
 
@@ -146,12 +146,12 @@ public sealed unsafe partial class Arena
 
         if (pfn == PageDescriptor.Nil)
         {
-            if (LargeFoliosEventSource.IsOn)
-                LargeFoliosEventSource.Log.AllocationFailed(_id, order, _zone.FreePages);
+            if (AllocatorEventSource.IsOn)
+                AllocatorEventSource.Log.AllocationFailed(_id, order, _zone.FreePages);
             return throwWhenOutOfMemory ? ThrowHelper.ThrowOutOfMemory(order) : default;
         }
 
-        return LargeFoliosEventSource.IsOn ? HandOutTraced(pfn, order, kind, fromCache) : HandOut(pfn, order, kind);
+        return AllocatorEventSource.IsOn ? HandOutTraced(pfn, order, kind, fromCache) : HandOut(pfn, order, kind);
     }
 
     /// <summary>
@@ -200,8 +200,8 @@ public sealed unsafe partial class Arena
 
         if (taken == 0)
             return AllocateBlockAfterDrain(order);
-        if (LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.PerCpuRefill(_id, CurrentCpu.Id & _perCpuMask, order, taken);
+        if (AllocatorEventSource.IsOn)
+            AllocatorEventSource.Log.PerCpuRefill(_id, CurrentCpu.Id & _perCpuMask, order, taken);
 
         CompoundPage.PrepFrozen(_pages + blocks[0], blocks[0], order);
         return blocks[0];

@@ -239,14 +239,14 @@ public sealed unsafe partial class Arena
     private void FreeBlockTraced(uint pfn, int order)
     {
         bool cached = FreeBlock(pfn, order);
-        LargeFoliosEventSource.Log.FolioFreed(_id, pfn, order, CurrentCpu.Id & _perCpuMask, cached);
+        AllocatorEventSource.Log.FolioFreed(_id, pfn, order, CurrentCpu.Id & _perCpuMask, cached);
     }
 
     /// <summary><see cref="FreeBlock"/>, or its traced twin while a session listens.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void ReleaseBlock(uint pfn, int order)
     {
-        if (LargeFoliosEventSource.IsOn)
+        if (AllocatorEventSource.IsOn)
         {
             FreeBlockTraced(pfn, order);
             return;

@@ -11,8 +11,8 @@ public sealed unsafe partial class Arena
     {
         int drained = DrainLocked(pcp, order, all: false);
         pcp->Lock.Exit();
-        if (LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.PerCpuDrain(_id, CurrentCpu.Id & _perCpuMask, drained);
+        if (AllocatorEventSource.IsOn)
+            AllocatorEventSource.Log.PerCpuDrain(_id, CurrentCpu.Id & _perCpuMask, drained);
     }
 
     /// <summary>
@@ -29,8 +29,8 @@ public sealed unsafe partial class Arena
             pcp->Lock.Enter();
             int drained = pcp->Count > 0 ? DrainLocked(pcp, 0, all: true) : 0;
             pcp->Lock.Exit();
-            if (drained > 0 && LargeFoliosEventSource.IsOn)
-                LargeFoliosEventSource.Log.PerCpuDrain(_id, cpu, drained);
+            if (drained > 0 && AllocatorEventSource.IsOn)
+                AllocatorEventSource.Log.PerCpuDrain(_id, cpu, drained);
         }
     }
 

@@ -18,8 +18,8 @@ public sealed unsafe partial class Arena
     {
         bool anon = CheckSplit(folio, newOrder, folio.Pfn);
         SplitToOrder(folio.Pfn, folio.Order, newOrder, anon);
-        if (LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.FolioSplit(_id, folio.Pfn, folio.Order, newOrder, 1 << (folio.Order - newOrder), uniform: true);
+        if (AllocatorEventSource.IsOn)
+            AllocatorEventSource.Log.FolioSplit(_id, folio.Pfn, folio.Order, newOrder, 1 << (folio.Order - newOrder), uniform: true);
         return new FolioRange(this, folio.Pfn, 1u << folio.Order);
     }
 
@@ -54,8 +54,8 @@ public sealed unsafe partial class Arena
             order = splitOrder;
         }
 
-        if (LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.FolioSplit(_id, folio.Pfn, folio.Order, newOrder, folios, uniform: false);
+        if (AllocatorEventSource.IsOn)
+            AllocatorEventSource.Log.FolioSplit(_id, folio.Pfn, folio.Order, newOrder, folios, uniform: false);
 
         return new FolioRange(this, folio.Pfn, 1u << folio.Order);
     }
@@ -104,8 +104,8 @@ public sealed unsafe partial class Arena
         bool anon = (head.Mapping & PageDescriptor.MappingAnon) != 0;
         if (anon && newOrder == 1)
         {
-            if (LargeFoliosEventSource.IsOn)
-                LargeFoliosEventSource.Log.FolioSplitRefused(_id, pfn, order, newOrder, (int)FolioSplitRefusal.InvalidOrder);
+            if (AllocatorEventSource.IsOn)
+                AllocatorEventSource.Log.FolioSplitRefused(_id, pfn, order);
             throw new OrderOneFolioException(
                 $"Cannot split anonymous {where} to order 1: its deferred-split list would live in page[2], the next folio's head (Linux: \"Cannot split to order-1 folio\").",
                 pfn);

@@ -30,16 +30,16 @@ public sealed unsafe partial class Arena
     /// all with one snapshot number, when a session listens (a trace's /proc/buddyinfo over time).
     /// Every arena writes one when a session enables the provider.
     /// </summary>
-    public void TraceFreeAreas() => TraceFreeAreas(LargeFoliosEventSource.Log);
+    public void TraceFreeAreas() => TraceFreeAreas(AllocatorEventSource.Log);
 
     /// <summary>
     /// <see cref="TraceFreeAreas()"/> through <paramref name="log"/>: the provider's enable command
     /// can arrive inside its own constructor (a session that was already running), before
-    /// <see cref="LargeFoliosEventSource.Log"/> is assigned.
+    /// <see cref="AllocatorEventSource.Log"/> is assigned.
     /// </summary>
-    internal void TraceFreeAreas(LargeFoliosEventSource log)
+    internal void TraceFreeAreas(AllocatorEventSource log)
     {
-        if (!LargeFoliosEventSource.IsOn || !log.IsEnabled(EventLevel.Informational, LargeFoliosEventSource.Keywords.Buddy) || IsDisposed)
+        if (!AllocatorEventSource.IsOn || !log.IsEnabled(EventLevel.Informational, AllocatorEventSource.Keywords.Buddy) || IsDisposed)
             return;
         BuddyInfo info;
         try

@@ -33,7 +33,7 @@ internal static class ArenaRegistry
         //   would wait on the very lock its own thread holds (dotnet-trace collect -- folios hung so).
         // - Code compiled while the class is uninitialised reaches its statics through a helper
         //   call, and without tiered compilation nothing recompiles it.
-        GC.KeepAlive(LargeFoliosEventSource.Log);
+        GC.KeepAlive(AllocatorEventSource.Log);
         lock (s_lock)
         {
             if (s_lastId == MaxId)

@@ -84,8 +84,8 @@ internal sealed unsafe class Zone
         if (current != order)
         {
             ExpandLocked(pfn, order, current);
-            if (LargeFoliosEventSource.IsOn)
-                LargeFoliosEventSource.Log.BuddyBlockSplit(ArenaId, pfn, current, order);
+            if (AllocatorEventSource.IsOn)
+                AllocatorEventSource.Log.BuddyBlockSplit(ArenaId, pfn, current, order);
         }
 
         return pfn;
@@ -132,8 +132,8 @@ internal sealed unsafe class Zone
         }
 
         AddToFreeListLocked(pfn, order, toTail: BuddyMergeLikely(pfn, buddyPfn, order));
-        if (order != freedOrder && LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.BuddyBlockMerged(ArenaId, pfn, freedOrder, order);
+        if (order != freedOrder && AllocatorEventSource.IsOn)
+            AllocatorEventSource.Log.BuddyBlockMerged(ArenaId, pfn, freedOrder, order);
     }
 
     /// <summary>

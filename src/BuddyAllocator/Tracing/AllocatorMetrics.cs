@@ -4,9 +4,8 @@ using System.Diagnostics.Metrics;
 namespace LargeFolios.BuddyAllocator;
 
 /// <summary>
-/// The library's <see cref="System.Diagnostics.Metrics.Meter"/>, <c>LargeFolios.Allocator</c>:
-/// the buddy allocator's instruments here, the fault path's added by <c>FaultPathMetrics</c> on
-/// the same meter. Every instrument is observable: nothing is recorded on a hot path; a listener
+/// The buddy allocator's <see cref="System.Diagnostics.Metrics.Meter"/>, <c>LargeFolios.Allocator</c>
+/// (the fault path's is <c>LargeFolios.FaultPath</c>, <c>FaultPathMetrics</c>). Every instrument is observable: nothing is recorded on a hot path; a listener
 /// (<c>dotnet-counters monitor --counters LargeFolios.Allocator</c>, OpenTelemetry's
 /// <c>AddMeter("LargeFolios.Allocator")</c>, a <see cref="MeterListener"/>) reads the counters
 /// the allocator keeps anyway when it collects. Each measurement is tagged <c>arena</c> with the
@@ -22,26 +21,26 @@ public static class AllocatorMetrics
     /// <summary>The meter's name.</summary>
     public const string MeterName = "LargeFolios.Allocator";
 
-    internal static readonly Meter Meter = new(MeterName, typeof(AllocatorMetrics).Assembly.GetName().Version?.ToString());
+    private static readonly Meter s_meter = new(MeterName, typeof(AllocatorMetrics).Assembly.GetName().Version?.ToString());
 
 #pragma warning disable CA1823, IDE0052 // instruments are kept alive by the meter; the fields name them
-    private static readonly ObservableCounter<long> s_allocations = Meter.CreateObservableCounter(
+    private static readonly ObservableCounter<long> s_allocations = s_meter.CreateObservableCounter(
         "largefolios.buddy.allocations", () => PerArena(static arena => arena.Allocations), "{folio}",
         "Folios handed out (Linux pgalloc, per folio); a rate in dotnet-counters.");
 
-    private static readonly ObservableCounter<long> s_frees = Meter.CreateObservableCounter(
+    private static readonly ObservableCounter<long> s_frees = s_meter.CreateObservableCounter(
         "largefolios.buddy.frees", () => PerArena(static arena => arena.Frees), "{folio}",
         "Folios freed (Linux pgfree, per folio).");
 
-    private static readonly ObservableGauge<long> s_freePages = Meter.CreateObservableGauge(
+    private static readonly ObservableGauge<long> s_freePages = s_meter.CreateObservableGauge(
         "largefolios.buddy.free_pages", FreePagesPerOrder, "{page}",
         "Free pages in the buddy core per order (/proc/buddyinfo's blocks times 2^order), tagged order.");
 
-    private static readonly ObservableGauge<long> s_cachedPages = Meter.CreateObservableGauge(
+    private static readonly ObservableGauge<long> s_cachedPages = s_meter.CreateObservableGauge(
         "largefolios.percpu.cached_pages", () => PerArena(static arena => arena.CachedPages), "{page}",
         "Free pages held in the per-CPU caches.");
 
-    private static readonly ObservableGauge<double> s_fragmentation = Meter.CreateObservableGauge(
+    private static readonly ObservableGauge<double> s_fragmentation = s_meter.CreateObservableGauge(
         "largefolios.buddy.fragmentation_index", FragmentationAtPmdOrder, null,
         "Linux extfrag_index at the PMD order: -1 when a 2 MiB block is free; else near 0 for lack of memory, near 1 for fragmentation.");
 #pragma warning restore CA1823, IDE0052

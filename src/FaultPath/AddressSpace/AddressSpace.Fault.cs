@@ -38,7 +38,7 @@ public sealed unsafe partial class AddressSpace
         if (write ? (vma.Flags & VmaFlags.Write) == 0 : (vma.Flags & (VmaFlags.Read | VmaFlags.Write | VmaFlags.Exec)) == 0)
             ThrowSegmentationFault(address, access, $"the VMA 0x{vma.Start:x}..0x{vma.End:x} does not allow it ({vma.Flags})");
 
-        bool traced = LargeFoliosEventSource.IsOn;
+        bool traced = FaultPathEventSource.IsOn;
         if (traced)
             TraceFaultStart(address, write);
         FaultResult result = HandleMmFaultRetrying(vma, address, write);
@@ -50,11 +50,11 @@ public sealed unsafe partial class AddressSpace
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void TraceFaultStart(ulong address, bool write) =>
-        LargeFoliosEventSource.Log.FaultStart(_arena.Id, (int)_id, address, write);
+        FaultPathEventSource.Log.FaultStart(_arena.Id, (int)_id, address, write ? FaultAccess.Write : FaultAccess.Read);
 
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void TraceFaultStop(ulong address, FaultResult result) =>
-        LargeFoliosEventSource.Log.FaultStop(_arena.Id, (int)_id, address, (int)result.Kind, result.Order, result.OrdersTried, result.Fallbacks);
+        FaultPathEventSource.Log.FaultStop(_arena.Id, (int)_id, address, result.Kind, result.Order, result.OrdersTried, result.Fallbacks);
 
     /// <summary>__handle_mm_fault until it does not lose a race: the re-executed access would fault again.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -175,8 +175,8 @@ public sealed unsafe partial class AddressSpace
             if (!_machine.TryGetHugeZeroFolio(out Folio zero))
             {
                 _events.Count(VmEvent.ThpFaultFallback);
-                if (LargeFoliosEventSource.IsOn)
-                    LargeFoliosEventSource.Log.FaultFallback(_arena.Id, (int)_id, address, PageGeometry.PmdOrder);
+                if (FaultPathEventSource.IsOn)
+                    FaultPathEventSource.Log.FaultFallback(_arena.Id, (int)_id, address, PageGeometry.PmdOrder);
                 return NotHandled(FaultOutcome.Fallback, out result);
             }
 
@@ -252,8 +252,8 @@ public sealed unsafe partial class AddressSpace
         {
             _events.Count(VmEvent.ThpFaultFallback);
             _mthp.Count(PageGeometry.PmdOrder, MthpStatItem.AnonFaultFallback);
-            if (LargeFoliosEventSource.IsOn)
-                LargeFoliosEventSource.Log.FaultFallback(_arena.Id, (int)_id, address, PageGeometry.PmdOrder);
+            if (FaultPathEventSource.IsOn)
+                FaultPathEventSource.Log.FaultFallback(_arena.Id, (int)_id, address, PageGeometry.PmdOrder);
             return false;
         }
 
@@ -389,8 +389,8 @@ public sealed unsafe partial class AddressSpace
                 }
 
                 _mthp.Count(order, MthpStatItem.AnonFaultFallback);
-                if (LargeFoliosEventSource.IsOn)
-                    LargeFoliosEventSource.Log.FaultFallback(_arena.Id, (int)_id, address, order);
+                if (FaultPathEventSource.IsOn)
+                    FaultPathEventSource.Log.FaultFallback(_arena.Id, (int)_id, address, order);
                 fallbacks++;
                 orders &= ~(1u << order);
             }

@@ -40,20 +40,20 @@ public sealed unsafe partial class AddressSpace
             using AddressSpaceReadScope populate = _vmas.Lock.Read();
             ThrowIfDisposedLocked();
             bool populated = PopulateLocked(start, end, advice == MadviseAdvice.PopulateWrite);
-            if (LargeFoliosEventSource.IsOn)
-                LargeFoliosEventSource.Log.Madvise(_arena.Id, (int)_id, start, length, (int)advice, 0);
+            if (FaultPathEventSource.IsOn)
+                FaultPathEventSource.Log.Madvise(_arena.Id, (int)_id, start, length, advice, 0);
             return populated;
         }
 
         using AddressSpaceWriteScope scope = _vmas.Lock.Write();
         ThrowIfDisposedLocked();
-        bool traced = LargeFoliosEventSource.IsOn;   // read once: a session may start midway
+        bool traced = FaultPathEventSource.IsOn;   // read once: a session may start midway
         long rssBefore = traced ? AnonPages : 0;     // exact: the write lock keeps faults out
         bool covered = advice is MadviseAdvice.HugePage or MadviseAdvice.NoHugePage
             ? MadviseHugePageLocked(start, end, advice == MadviseAdvice.HugePage)
             : MadviseZapOrFreeLocked(start, end, advice);
         if (traced)
-            LargeFoliosEventSource.Log.Madvise(_arena.Id, (int)_id, start, length, (int)advice, rssBefore - AnonPages);
+            FaultPathEventSource.Log.Madvise(_arena.Id, (int)_id, start, length, advice, rssBefore - AnonPages);
         return covered;
     }
 

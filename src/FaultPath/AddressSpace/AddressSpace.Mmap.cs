@@ -1,5 +1,4 @@
 using System;
-using LargeFolios.BuddyAllocator;
 using LargeFolios.PageTables;
 
 namespace LargeFolios.FaultPath;
@@ -26,8 +25,8 @@ public sealed unsafe partial class AddressSpace
         using AddressSpaceWriteScope scope = _vmas.Lock.Write();
         ThrowIfDisposedLocked();
         UnmapRegionLocked(start, end, mapWith: protection);
-        if (LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.Mmap(_arena.Id, (int)_id, start, length, (int)protection);
+        if (FaultPathEventSource.IsOn)
+            FaultPathEventSource.Log.Mmap(_arena.Id, (int)_id, start, length, protection);
     }
 
     /// <summary>
@@ -44,10 +43,10 @@ public sealed unsafe partial class AddressSpace
         ulong end = AddressChecks.CheckRange(start, length, "munmap");
         using AddressSpaceWriteScope scope = _vmas.Lock.Write();
         ThrowIfDisposedLocked();
-        bool traced = LargeFoliosEventSource.IsOn;   // read once: a session may start midway
+        bool traced = FaultPathEventSource.IsOn;   // read once: a session may start midway
         long rssBefore = traced ? AnonPages : 0;     // exact: the write lock keeps faults out
         if (UnmapRegionLocked(start, end, mapWith: null) && traced)
-            LargeFoliosEventSource.Log.Munmap(_arena.Id, (int)_id, start, length, rssBefore - AnonPages);
+            FaultPathEventSource.Log.Munmap(_arena.Id, (int)_id, start, length, rssBefore - AnonPages);
     }
 
     /// <summary>

@@ -55,7 +55,7 @@ public sealed unsafe partial class AddressSpace
     private struct PopulateVisitor(AddressSpace space, bool write) : IPageWalkVisitor
     {
         private readonly ulong _needed = (ulong)(write ? PteFlags.Present | PteFlags.Write : PteFlags.Present);
-        private readonly bool _traced = LargeFoliosEventSource.IsOn;   // once per call: a session that starts midway sees the next populate
+        private readonly bool _traced = FaultPathEventSource.IsOn;   // once per call: a session that starts midway sees the next populate
         private FaultResult _last;
         private int _repeats;
 

@@ -89,8 +89,8 @@ public sealed unsafe partial class AddressSpace
         PageDescriptor* head = _pages + folio.Pfn;
         if (newOrder >= folio.Order || newOrder == 1)
         {
-            if (LargeFoliosEventSource.IsOn)
-                LargeFoliosEventSource.Log.FolioSplitRefused(_arena.Id, folio.Pfn, folio.Order, newOrder, (int)FolioSplitRefusal.InvalidOrder);
+            if (FaultPathEventSource.IsOn)
+                FaultPathEventSource.Log.FolioSplitRefused(_arena.Id, folio.Pfn, folio.Order, newOrder, FolioSplitRefusal.InvalidOrder);
             return SplitOutcome.InvalidOrder;
         }
 

@@ -21,16 +21,9 @@ public sealed unsafe partial class AddressSpace
     private PmdSplitResult SplitHugePmd(in PmdSlot pmd)
     {
         var hook = new PmdRmapHook(this);
-        bool traced = LargeFoliosEventSource.IsOn;
-        bool hugeZero = traced && pmd.Current.IsSpecial;   // the caller's mmap lock keeps the leaf's kind
-        PmdSplitResult result = _tables.SplitPmdLeaf(in pmd, ZeroPte, ref hook);
+        PmdSplitResult result = _tables.SplitPmdLeaf(in pmd, ZeroPte, ref hook);   // the tables' provider writes PmdSplit
         if (result == PmdSplitResult.Split)
-        {
             _events.Count(VmEvent.ThpSplitPmd);
-            if (traced)
-                LargeFoliosEventSource.Log.PmdSplit(_arena.Id, (int)_id, pmd.Start, hugeZero ? 1 : 0);
-        }
-
         return result;
     }
 

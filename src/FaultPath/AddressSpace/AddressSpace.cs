@@ -61,7 +61,7 @@ public sealed unsafe partial class AddressSpace : IDisposable
         _id = id;
         _owner = ((ulong)id << 1) | PageDescriptor.MappingAnon;
         _vmas = new VmaSet();
-        _tables = new PageTableTree(_arena);
+        _tables = new PageTableTree(_arena, (int)id);
     }
 
     /// <summary>The id folios' mapping words name this address space by (Linux: the mm's anon_vma).</summary>

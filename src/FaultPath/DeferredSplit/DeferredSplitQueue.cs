@@ -89,8 +89,8 @@ public sealed unsafe class DeferredSplitQueue
         _lock.Exit();
 
         // A PMD THP is queued when it is mapped (underused); its partial unmapping later is news too.
-        if ((queued || newlyPartial) && LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.DeferredSplitQueued(_arenaId, pfn, order, partiallyMapped);
+        if ((queued || newlyPartial) && FaultPathEventSource.IsOn)
+            FaultPathEventSource.Log.DeferredSplitQueued(_arenaId, pfn, order, partiallyMapped);
     }
 
     /// <summary>

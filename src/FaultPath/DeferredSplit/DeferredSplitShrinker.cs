@@ -49,8 +49,8 @@ internal sealed unsafe class DeferredSplitShrinker(Machine machine)
             machine.ReleaseFolioAt(pfn, 1);
         }
 
-        if (LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.DeferredSplitScan(_arena.Id, taken.Count, split, taken.Count - split - forgotten, _queue.Length);
+        if (FaultPathEventSource.IsOn)
+            FaultPathEventSource.Log.DeferredSplitScan(_arena.Id, taken.Count, split, taken.Count - split - forgotten, _queue.Length);
         return split;
     }
 

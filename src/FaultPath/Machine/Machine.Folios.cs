@@ -17,8 +17,8 @@ public sealed unsafe partial class Machine
     internal void CountSplitFailed(uint pfn, int order, int newOrder, FolioSplitRefusal reason)
     {
         CountSplit(order, failed: true);
-        if (LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.FolioSplitRefused(_arena.Id, pfn, order, newOrder, (int)reason);
+        if (FaultPathEventSource.IsOn)
+            FaultPathEventSource.Log.FolioSplitRefused(_arena.Id, pfn, order, newOrder, reason);
     }
 
     /// <summary>

@@ -162,6 +162,8 @@ public sealed unsafe partial class PageTableTree
         hook.BeforePublish(leaf);
         Write(pmdEntry, Pte.Make(ptePfn, TableEntryFlags));
         pmdLock.Exit();
+        if (PageTableEventSource.IsOn)
+            PageTableEventSource.Log.PmdSplit(_arena.Id, _ownerId, pmd.Start, leaf.IsSpecial ? PmdSplitKind.HugeZeroPage : PmdSplitKind.Folio);
         return PmdSplitResult.Split;
     }
 

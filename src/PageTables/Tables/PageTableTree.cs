@@ -46,17 +46,21 @@ public sealed unsafe partial class PageTableTree : IDisposable
     private readonly PageDescriptor* _pages;
     private readonly byte* _memory;
     private readonly uint _pgd;
+    private readonly int _ownerId;
     private long _tablePages;
     private RawSpinLock _pageTableLock;
     private bool _disposed;
 
     /// <summary>Creates an empty tree: one PGD page taken from <paramref name="arena"/>.</summary>
+    /// <param name="arena">The memory the tables are pages of.</param>
+    /// <param name="ownerId">Who the tables belong to (an address space's id), as the trace events name them.</param>
     /// <exception cref="OutOfMemoryException">The arena has no free page for the PGD.</exception>
-    public PageTableTree(Arena arena)
+    public PageTableTree(Arena arena, int ownerId = 0)
     {
         ArgumentNullException.ThrowIfNull(arena);
         arena.ThrowIfDisposed();
         _arena = arena;
+        _ownerId = ownerId;
         _pages = arena.Pages;
         _memory = arena.BaseAddress;
         if (!TryAllocateTable(out _pgd))
@@ -65,6 +69,9 @@ public sealed unsafe partial class PageTableTree : IDisposable
 
     /// <summary>The arena the tables are pages of.</summary>
     public Arena Arena => _arena;
+
+    /// <summary>Who the tables belong to (an address space's id; 0 when not given).</summary>
+    public int OwnerId => _ownerId;
 
     /// <summary>The PFN of the top-level table (Linux <c>mm->pgd</c>).</summary>
     public uint PgdPfn => _pgd;
@@ -404,8 +411,8 @@ public sealed unsafe partial class PageTableTree : IDisposable
         page->Private = 0;
         page->ListNext = PageDescriptor.Nil;
         long tables = Interlocked.Increment(ref _tablePages);
-        if (LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.PageTableAllocated(_arena.Id, pfn, tables);
+        if (PageTableEventSource.IsOn)
+            PageTableEventSource.Log.PageTableAllocated(_arena.Id, _ownerId, pfn, tables);
         return true;
     }
 
@@ -424,8 +431,8 @@ public sealed unsafe partial class PageTableTree : IDisposable
         page->PageTypeWord = unchecked((uint)PageDescriptor.NoMapcount);
         _arena.Free(_arena.FolioOf(pfn));
         long tables = Interlocked.Decrement(ref _tablePages);
-        if (LargeFoliosEventSource.IsOn)
-            LargeFoliosEventSource.Log.PageTableFreed(_arena.Id, pfn, tables);
+        if (PageTableEventSource.IsOn)
+            PageTableEventSource.Log.PageTableFreed(_arena.Id, _ownerId, pfn, tables);
     }
 
 

@@ -1,6 +1,6 @@
-namespace LargeFolios.BuddyAllocator;
+namespace LargeFolios.FaultPath;
 
-/// <summary>Why a folio split was refused (the <c>FolioSplitRefused</c> event's reason).</summary>
+/// <summary>Why a folio split was refused (the fault path's <c>FolioSplitRefused</c> event's reason).</summary>
 public enum FolioSplitRefusal
 {
     /// <summary>The new order is 1 and the folio is anonymous, or the order is not below the folio's (Linux -EINVAL).</summary>
