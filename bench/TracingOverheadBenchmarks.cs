@@ -1,16 +1,18 @@
 using System;
 using System.Diagnostics.Tracing;
 using System.IO;
+using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using BenchmarkDotNet.Attributes;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
+using LargeFolios.PageTables;
 using Microsoft.Diagnostics.NETCore.Client;
 
 namespace LargeFolios.Bench;
 
-/// <summary>How the LargeFolios-Allocator provider is listened to while a benchmark runs.</summary>
+/// <summary>How the three providers (LargeFolios-Allocator, -PageTables, -FaultPath) are listened to while a benchmark runs.</summary>
 public enum TraceSession
 {
     /// <summary>Nobody listens: every event site costs its <c>IsOn</c> test.</summary>
@@ -59,17 +61,17 @@ public class TracingOverheadBenchmarks
         FaultAndZap();
 
         Console.WriteLine($"// events per op: allocate+free {EventsPerOp(AllocateFreePair, Pairs):F2}, fault {EventsPerOp(FaultAndZap, FaultsPerPass):F2}");
-        if (Session == TraceSession.None && LargeFoliosEventSource.Log.IsEnabled())
-            throw new InvalidOperationException("The provider is still enabled after its counting listener was disposed.");
+        if (Session == TraceSession.None && Providers.Any(p => p.Source.IsEnabled()))
+            throw new InvalidOperationException("A provider is still enabled after its counting listener was disposed.");
         if (Session != TraceSession.None)
         {
-            var provider = new EventPipeProvider(LargeFoliosEventSource.ProviderName, EventLevel.Verbose, (long)LargeFoliosEventSource.AllKeywords);
             var configuration = new EventPipeSessionConfiguration(
-                [provider], circularBufferSizeMB: 256, requestRundown: false, requestStackwalk: Session == TraceSession.EventPipeVerboseStacks);
+                Providers.Select(p => new EventPipeProvider(p.Source.Name, EventLevel.Verbose, (long)p.Keywords)).ToList(),
+                circularBufferSizeMB: 256, requestRundown: false, requestStackwalk: Session == TraceSession.EventPipeVerboseStacks);
             _session = new DiagnosticsClient(Environment.ProcessId).StartEventPipeSession(configuration);
             _drain = Task.Run(() => _session.EventStream.CopyTo(Stream.Null));
-            if (!SpinWait.SpinUntil(() => LargeFoliosEventSource.Log.IsEnabled(), TimeSpan.FromSeconds(10)))
-                throw new InvalidOperationException("The EventPipe session did not enable the provider.");
+            if (!SpinWait.SpinUntil(() => Providers.All(p => p.Source.IsEnabled()), TimeSpan.FromSeconds(10)))
+                throw new InvalidOperationException("The EventPipe session did not enable every provider.");
         }
     }
 
@@ -107,7 +109,15 @@ public class TracingOverheadBenchmarks
         space.Madvise(Start, 2UL << 20, MadviseAdvice.DontNeed);
     }
 
-    /// <summary>Counts the provider's events one call of <paramref name="op"/> writes, with an in-process listener.</summary>
+    /// <summary>The three layers' providers, every keyword.</summary>
+    private static readonly (EventSource Source, EventKeywords Keywords)[] Providers =
+    [
+        (AllocatorEventSource.Log, AllocatorEventSource.AllKeywords),
+        (PageTableEventSource.Log, PageTableEventSource.AllKeywords),
+        (FaultPathEventSource.Log, FaultPathEventSource.AllKeywords),
+    ];
+
+    /// <summary>Counts the providers' events one call of <paramref name="op"/> writes, with an in-process listener.</summary>
     private static double EventsPerOp(Action op, int opsPerCall)
     {
         using var counter = new ProviderEventCounter();
@@ -122,8 +132,11 @@ public class TracingOverheadBenchmarks
 
         protected override void OnEventSourceCreated(EventSource eventSource)
         {
-            if (eventSource.Name == LargeFoliosEventSource.ProviderName)
-                EnableEvents(eventSource, EventLevel.Verbose, LargeFoliosEventSource.AllKeywords);
+            foreach (var (source, keywords) in Providers)
+            {
+                if (eventSource.Name == source.Name)
+                    EnableEvents(eventSource, EventLevel.Verbose, keywords);
+            }
         }
 
         protected override void OnEventWritten(EventWrittenEventArgs eventData) => Interlocked.Increment(ref Count);

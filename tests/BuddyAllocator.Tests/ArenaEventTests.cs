@@ -5,8 +5,10 @@ using System.Diagnostics.Tracing;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using LargeFolios.TestSupport;
 using Xunit;
-using Ids = LargeFolios.BuddyAllocator.LargeFoliosEventSource.EventIds;
+using F = LargeFolios.BuddyAllocator.AllocatorEventSource.Fields;
+using Ids = LargeFolios.BuddyAllocator.AllocatorEventSource.EventIds;
 
 namespace LargeFolios.BuddyAllocator.Tests;
 
@@ -21,17 +23,17 @@ public sealed class ArenaEventTests
     [Fact]
     public void The_hot_path_guard_follows_the_listeners()
     {
-        Assert.False(LargeFoliosEventSource.IsOn);
+        Assert.False(AllocatorEventSource.IsOn);
         using (var listener = new ArenaListener(0))
         {
-            Assert.True(LargeFoliosEventSource.IsOn);
-            listener.DisableEvents(LargeFoliosEventSource.Log);
-            Assert.False(LargeFoliosEventSource.IsOn);
-            listener.EnableEvents(LargeFoliosEventSource.Log, EventLevel.Informational, LargeFoliosEventSource.Keywords.FolioSplit);
-            Assert.True(LargeFoliosEventSource.IsOn);
+            Assert.True(AllocatorEventSource.IsOn);
+            listener.DisableEvents(AllocatorEventSource.Log);
+            Assert.False(AllocatorEventSource.IsOn);
+            listener.EnableEvents(AllocatorEventSource.Log, EventLevel.Informational, AllocatorEventSource.Keywords.FolioSplit);
+            Assert.True(AllocatorEventSource.IsOn);
         }
 
-        Assert.False(LargeFoliosEventSource.IsOn);
+        Assert.False(AllocatorEventSource.IsOn);
     }
 
     [Fact]
@@ -43,18 +45,18 @@ public sealed class ArenaEventTests
         Folio folio = arena.Allocate(0);
 
         // A fresh arena has only order-10 blocks: the refill splits one down to order 0 and takes a batch.
-        Assert.Contains(listener.Of(Ids.BuddyBlockSplit), e => e.Int("fromOrder") == 10 && e.Int("toOrder") == 0);
-        Assert.Equal(1, listener.Of(Ids.PerCpuRefill).Count(e => e.Int("order") == 0 && e.Int("blocks") == arena.PerCpuBatch));
+        Assert.Contains(listener.Of(Ids.BuddyBlockSplit), e => e.Int(F.FromOrder) == 10 && e.Int(F.ToOrder) == 0);
+        Assert.Equal(1, listener.Of(Ids.PerCpuRefill).Count(e => e.Int(F.Order) == 0 && e.Int(F.Blocks) == arena.PerCpuBatch));
         EventWrittenEventArgs allocated = Assert.Single(listener.Of(Ids.FolioAllocated));
-        Assert.Equal(((long)folio.Pfn, 0, 0), (allocated.Long("pfn"), allocated.Int("order"), allocated.Int("fromPerCpuCache")));
+        Assert.Equal(((long)folio.Pfn, 0, 0), (allocated.Long(F.Pfn), allocated.Int(F.Order), allocated.Int(F.FromPerCpuCache)));
 
         Folio second = arena.Allocate(0);
-        Assert.Equal(1, listener.Of(Ids.FolioAllocated).Last().Int("fromPerCpuCache"));   // now a cache hit
+        Assert.Equal(1, listener.Of(Ids.FolioAllocated).Last().Int(F.FromPerCpuCache));   // now a cache hit
 
         arena.Free(folio);
         arena.Free(second);
-        Assert.All(listener.Of(Ids.FolioFreed), e => Assert.Equal(1, e.Int("toPerCpuCache")));
-        Assert.Equal([folio.Pfn, second.Pfn], listener.Of(Ids.FolioFreed).Select(e => (uint)e.Long("pfn")));
+        Assert.All(listener.Of(Ids.FolioFreed), e => Assert.Equal(1, e.Int(F.ToPerCpuCache)));
+        Assert.Equal([folio.Pfn, second.Pfn], listener.Of(Ids.FolioFreed).Select(e => (uint)e.Long(F.Pfn)));
     }
 
     [Fact]
@@ -67,16 +69,16 @@ public sealed class ArenaEventTests
         arena.Free(folio);
 
         EventWrittenEventArgs freed = Assert.Single(listener.Of(Ids.FolioFreed));
-        Assert.Equal((3, 0), (freed.Int("order"), freed.Int("toPerCpuCache")));
+        Assert.Equal((3, 0), (freed.Int(F.Order), freed.Int(F.ToPerCpuCache)));
         EventWrittenEventArgs merged = Assert.Single(listener.Of(Ids.BuddyBlockMerged));
-        Assert.Equal((3, 10, 0L), (merged.Int("fromOrder"), merged.Int("toOrder"), merged.Long("pfn") & 1023));
+        Assert.Equal((3, 10, 0L), (merged.Int(F.FromOrder), merged.Int(F.ToOrder), merged.Long(F.Pfn) & 1023));
 
         using var cached = new Arena(8L << 20, options: new ArenaOptions { PerCpuSets = 1 });
         using var cachedListener = new ArenaListener(cached.Id);
         cached.Free(cached.Allocate(0));
         long inCache = cached.CachedPages;
         cached.DrainPerCpuCaches();
-        Assert.Equal(inCache, Assert.Single(cachedListener.Of(Ids.PerCpuDrain)).Int("pages"));
+        Assert.Equal(inCache, Assert.Single(cachedListener.Of(Ids.PerCpuDrain)).Int(F.Pages));
     }
 
     [Fact]
@@ -89,7 +91,7 @@ public sealed class ArenaEventTests
         Assert.False(arena.TryAllocate(0, out _));
 
         EventWrittenEventArgs failed = Assert.Single(listener.Of(Ids.AllocationFailed));
-        Assert.Equal((0, 0L), (failed.Int("order"), failed.Long("freePages")));
+        Assert.Equal((0, 0L), (failed.Int(F.Order), failed.Long(F.FreePages)));
         Assert.Equal(EventLevel.Warning, failed.Level);
         arena.Free(all);
     }
@@ -103,18 +105,18 @@ public sealed class ArenaEventTests
 
         arena.SplitNonUniform(anon, 3, anon.Pfn + 16);
         EventWrittenEventArgs nonUniform = Assert.Single(listener.Of(Ids.FolioSplit));
-        Assert.Equal((9, 3, 7, 0), (nonUniform.Int("oldOrder"), nonUniform.Int("newOrder"), nonUniform.Int("folios"), nonUniform.Int("uniform")));
+        Assert.Equal((9, 3, 7, 0), (nonUniform.Int(F.OldOrder), nonUniform.Int(F.NewOrder), nonUniform.Int(F.Folios), nonUniform.Int(F.Uniform)));
 
         Folio four = arena.FolioOf(anon.Pfn + 32);   // the order-4 piece [4, {3}, 3, 5, 6, 7, 8] puts at +32
         Assert.Equal(5, four.Order);
         Assert.Throws<OrderOneFolioException>(() => arena.SplitUniform(four, 1));
         EventWrittenEventArgs refused = Assert.Single(listener.Of(Ids.FolioSplitRefused));
-        Assert.Equal((5, 1, (int)FolioSplitRefusal.InvalidOrder), (refused.Int("order"), refused.Int("newOrder"), refused.Int("reason")));
+        Assert.Equal((four.Pfn, 5), ((uint)refused.Long(F.Pfn), refused.Int(F.Order)));
         Assert.Equal(5, arena.FolioOf(four.Pfn).Order);
 
         arena.SplitUniform(four, 2);
-        Assert.Equal((5, 2, 8, 1), (listener.Of(Ids.FolioSplit).Last().Int("oldOrder"), listener.Of(Ids.FolioSplit).Last().Int("newOrder"),
-            listener.Of(Ids.FolioSplit).Last().Int("folios"), listener.Of(Ids.FolioSplit).Last().Int("uniform")));
+        Assert.Equal((5, 2, 8, 1), (listener.Of(Ids.FolioSplit).Last().Int(F.OldOrder), listener.Of(Ids.FolioSplit).Last().Int(F.NewOrder),
+            listener.Of(Ids.FolioSplit).Last().Int(F.Folios), listener.Of(Ids.FolioSplit).Last().Int(F.Uniform)));
         foreach (Folio piece in new FolioRange(arena, anon.Pfn, 512).ToList())
             arena.Free(piece);
         arena.Validate();
@@ -133,8 +135,8 @@ public sealed class ArenaEventTests
 
         List<EventWrittenEventArgs> rows = listener.Of(Ids.BuddyFreeArea).ToList();
         Assert.Equal(arena.MaxOrder + 1, rows.Count);
-        Assert.Single(rows.Select(r => r.Long("snapshot")).Distinct());
-        Assert.Equal(arena.GetBuddyInfo().FreeBlocksPerOrder.ToArray(), rows.OrderBy(r => r.Int("order")).Select(r => r.Long("freeBlocks")).ToArray());
+        Assert.Single(rows.Select(r => r.Long(F.Snapshot)).Distinct());
+        Assert.Equal(arena.GetBuddyInfo().FreeBlocksPerOrder.ToArray(), rows.OrderBy(r => r.Int(F.Order)).Select(r => r.Long(F.FreeBlocks)).ToArray());
         arena.Free(a);
         arena.Free(b);
     }
@@ -180,7 +182,7 @@ public sealed class ArenaEventTests
         public ArenaListener(int arenaId)
         {
             _arenaId = arenaId;
-            EnableEvents(LargeFoliosEventSource.Log, EventLevel.Verbose, LargeFoliosEventSource.AllKeywords);
+            EnableEvents(AllocatorEventSource.Log, EventLevel.Verbose, AllocatorEventSource.AllKeywords);
         }
 
         public IEnumerable<EventWrittenEventArgs> Of(int id) => _events.Where(e => e.EventId == id);

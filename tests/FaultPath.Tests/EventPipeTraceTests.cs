@@ -6,11 +6,17 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using LargeFolios.BuddyAllocator;
+using LargeFolios.PageTables;
 using Microsoft.Diagnostics.NETCore.Client;
 using Microsoft.Diagnostics.Tracing;
 using Xunit;
 using static LargeFolios.FaultPath.Tests.Sizes;
-using Ids = LargeFolios.BuddyAllocator.LargeFoliosEventSource.EventIds;
+using AF = LargeFolios.BuddyAllocator.AllocatorEventSource.Fields;
+using AIds = LargeFolios.BuddyAllocator.AllocatorEventSource.EventIds;
+using FF = LargeFolios.FaultPath.FaultPathEventSource.Fields;
+using FIds = LargeFolios.FaultPath.FaultPathEventSource.EventIds;
+using PF = LargeFolios.PageTables.PageTableEventSource.Fields;
+using PIds = LargeFolios.PageTables.PageTableEventSource.EventIds;
 
 namespace LargeFolios.FaultPath.Tests;
 
@@ -34,7 +40,7 @@ public sealed class EventPipeTraceTests
         BuddyInfo buddyAtSnapshot;
         long pgfault, split, faultAlloc64K;
 
-        using (EventPipeSession session = StartSession(LargeFoliosEventSource.AllKeywords))
+        using (EventPipeSession session = StartSession(AllocatorEventSource.AllKeywords, PageTableEventSource.AllKeywords, FaultPathEventSource.AllKeywords))
         {
             Task copy = session.EventStream.CopyToAsync(stream);
             allocationsBefore = arena.Allocations;
@@ -69,74 +75,78 @@ public sealed class EventPipeTraceTests
         }
 
         List<Recorded> all = Parse(stream);
-        Assert.All(all, e => Assert.True(e.Payload.ContainsKey("arenaId"), $"event {e.Id} has no arenaId: {string.Join(", ", e.Payload)}"));
-        List<Recorded> events = all.Where(e => e.Int("arenaId") == arenaId).ToList();
-        ILookup<int, Recorded> byId = events.ToLookup(e => e.Id);
+        Assert.All(all, e => Assert.True(e.Payload.ContainsKey(AF.ArenaId), $"event {e.Id} has no arenaId: {string.Join(", ", e.Payload)}"));
+        List<Recorded> events = all.Where(e => e.Int(AF.ArenaId) == arenaId).ToList();
+        ILookup<(string, int), Recorded> byId = events.ToLookup(e => (e.Provider, e.Id));
+        IEnumerable<Recorded> Of(string provider, int id) => byId[(provider, id)];
+
+        // Every provider wrote, and its events name the arena.
+        Assert.Equal([AllocatorEventSource.ProviderName, FaultPathEventSource.ProviderName, PageTableEventSource.ProviderName], events.Select(e => e.Provider).Distinct().Order());
 
         // Faults: a start and a stop per fault, on the same thread, as many as pgfault counted.
         Assert.Equal(9, pgfault);
-        Assert.Equal(pgfault, byId[Ids.FaultStart].Count());
-        Assert.Equal(pgfault, byId[Ids.FaultStop].Count());
-        foreach (var (start, stop) in byId[Ids.FaultStart].Zip(byId[Ids.FaultStop]))
+        Assert.Equal(pgfault, Of(FaultPathEventSource.ProviderName, FIds.FaultStart).Count());
+        Assert.Equal(pgfault, Of(FaultPathEventSource.ProviderName, FIds.FaultStop).Count());
+        foreach (var (start, stop) in Of(FaultPathEventSource.ProviderName, FIds.FaultStart).Zip(Of(FaultPathEventSource.ProviderName, FIds.FaultStop)))
         {
             Assert.Equal(start.ThreadId, stop.ThreadId);
-            Assert.Equal(start.Long("address"), stop.Long("address"));
+            Assert.Equal(start.Long(FF.Address), stop.Long(FF.Address));
             Assert.True(stop.Time >= start.Time);
         }
 
-        List<Recorded> folioFaults = byId[Ids.FaultStop].Where(e => e.Int("kind") == (int)FaultKind.Folio).ToList();
+        List<Recorded> folioFaults = Of(FaultPathEventSource.ProviderName, FIds.FaultStop).Where(e => e.Int(FF.Kind) == (int)FaultKind.Folio).ToList();
         Assert.Equal(faultAlloc64K, folioFaults.Count);
-        Assert.All(folioFaults, e => Assert.Equal((4, 1L << 4, 0), (e.Int("order"), e.Long("ordersTried"), e.Int("fallbacks"))));
-        Recorded zeroFault = Assert.Single(byId[Ids.FaultStop], e => e.Int("kind") == (int)FaultKind.ZeroPage);
-        Assert.Equal((long)(Base + (ulong)MiB), zeroFault.Long("address"));
-        Assert.Equal(0, byId[Ids.FaultStart].Single(e => e.Long("address") == zeroFault.Long("address")).Int("write"));
+        Assert.All(folioFaults, e => Assert.Equal((4, 1L << 4, 0), (e.Int(FF.Order), e.Long(FF.OrdersTried), e.Int(FF.Fallbacks))));
+        Recorded zeroFault = Assert.Single(Of(FaultPathEventSource.ProviderName, FIds.FaultStop), e => e.Int(FF.Kind) == (int)FaultKind.ZeroPage);
+        Assert.Equal((long)(Base + (ulong)MiB), zeroFault.Long(FF.Address));
+        Assert.Equal((int)FaultAccess.Read, Of(FaultPathEventSource.ProviderName, FIds.FaultStart).Single(e => e.Long(FF.Address) == zeroFault.Long(FF.Address)).Int(FF.Access));
 
         // Every allocation and free of the session, as the arena counted them; all pages came back.
         long allocations = arena.Allocations - allocationsBefore;
-        Assert.Equal(allocations, byId[Ids.FolioAllocated].Count());
-        Assert.Equal(arena.Frees - freesBefore, byId[Ids.FolioFreed].Count());
-        Assert.Equal(byId[Ids.FolioAllocated].Sum(e => 1L << e.Int("order")), byId[Ids.FolioFreed].Sum(e => 1L << e.Int("order")));
-        Assert.Equal(8, byId[Ids.FolioAllocated].Count(e => e.Int("order") == 4));
-        Assert.Contains(byId[Ids.FolioAllocated], e => e.Int("fromPerCpuCache") == 1);
-        Assert.Contains(byId[Ids.PerCpuRefill], e => e.Int("blocks") >= 1);
-        Assert.Contains(byId[Ids.PerCpuDrain], e => e.Int("pages") > 0);
-        Assert.Contains(byId[Ids.BuddyBlockSplit], e => e.Int("fromOrder") > e.Int("toOrder"));
-        Assert.Contains(byId[Ids.BuddyBlockMerged], e => e.Int("toOrder") > e.Int("fromOrder"));
-        Assert.Empty(byId[Ids.AllocationFailed]);
+        Assert.Equal(allocations, Of(AllocatorEventSource.ProviderName, AIds.FolioAllocated).Count());
+        Assert.Equal(arena.Frees - freesBefore, Of(AllocatorEventSource.ProviderName, AIds.FolioFreed).Count());
+        Assert.Equal(Of(AllocatorEventSource.ProviderName, AIds.FolioAllocated).Sum(e => 1L << e.Int(AF.Order)), Of(AllocatorEventSource.ProviderName, AIds.FolioFreed).Sum(e => 1L << e.Int(AF.Order)));
+        Assert.Equal(8, Of(AllocatorEventSource.ProviderName, AIds.FolioAllocated).Count(e => e.Int(AF.Order) == 4));
+        Assert.Contains(Of(AllocatorEventSource.ProviderName, AIds.FolioAllocated), e => e.Int(AF.FromPerCpuCache) == 1);
+        Assert.Contains(Of(AllocatorEventSource.ProviderName, AIds.PerCpuRefill), e => e.Int(AF.Blocks) >= 1);
+        Assert.Contains(Of(AllocatorEventSource.ProviderName, AIds.PerCpuDrain), e => e.Int(AF.Pages) > 0);
+        Assert.Contains(Of(AllocatorEventSource.ProviderName, AIds.BuddyBlockSplit), e => e.Int(AF.FromOrder) > e.Int(AF.ToOrder));
+        Assert.Contains(Of(AllocatorEventSource.ProviderName, AIds.BuddyBlockMerged), e => e.Int(AF.ToOrder) > e.Int(AF.FromOrder));
+        Assert.Empty(Of(AllocatorEventSource.ProviderName, AIds.AllocationFailed));
 
         // Page tables: PGD, PUD, PMD and one PTE table, all freed at exit.
-        Assert.Equal(4, byId[Ids.PageTableAllocated].Count());
-        Assert.Equal(4, byId[Ids.PageTableFreed].Count());
-        Assert.Equal(0, byId[Ids.PageTableFreed].Last().Long("tablePages"));
+        Assert.Equal(4, Of(PageTableEventSource.ProviderName, PIds.PageTableAllocated).Count());
+        Assert.Equal(4, Of(PageTableEventSource.ProviderName, PIds.PageTableFreed).Count());
+        Assert.Equal(0, Of(PageTableEventSource.ProviderName, PIds.PageTableFreed).Last().Long(PF.TablePages));
 
         // Splits: the shrinker's and the debugfs one, both uniform to order 0; the order-1 refusal.
         Assert.Equal(2, split);
-        Assert.Equal(split, byId[Ids.FolioSplit].Count());
-        Assert.All(byId[Ids.FolioSplit], e => Assert.Equal((4, 0, 16, 1), (e.Int("oldOrder"), e.Int("newOrder"), e.Int("folios"), e.Int("uniform"))));
+        Assert.Equal(split, Of(AllocatorEventSource.ProviderName, AIds.FolioSplit).Count());
+        Assert.All(Of(AllocatorEventSource.ProviderName, AIds.FolioSplit), e => Assert.Equal((4, 0, 16, 1), (e.Int(AF.OldOrder), e.Int(AF.NewOrder), e.Int(AF.Folios), e.Int(AF.Uniform))));
         // debugfs walks the range page by page (Linux split_huge_pages_pid): each of the folio's 16
         // pages asks for the split again, and each ask is refused.
-        Assert.Equal(16, byId[Ids.FolioSplitRefused].Count());
-        Assert.All(byId[Ids.FolioSplitRefused], e => Assert.Equal(
-            (4, 1, (int)FolioSplitRefusal.InvalidOrder), (e.Int("order"), e.Int("newOrder"), e.Int("reason"))));
-        Recorded queued = Assert.Single(byId[Ids.DeferredSplitQueued]);
-        Assert.Equal((4, 1), (queued.Int("order"), queued.Int("partiallyMapped")));
-        Recorded scan = Assert.Single(byId[Ids.DeferredSplitScan]);
-        Assert.Equal((1L, 1L, 0L, 0L), (scan.Long("scanned"), scan.Long("split"), scan.Long("requeued"), scan.Long("queueLength")));
+        Assert.Equal(16, Of(FaultPathEventSource.ProviderName, FIds.FolioSplitRefused).Count());
+        Assert.All(Of(FaultPathEventSource.ProviderName, FIds.FolioSplitRefused), e => Assert.Equal(
+            (4, 1, (int)FolioSplitRefusal.InvalidOrder), (e.Int(FF.Order), e.Int(FF.NewOrder), e.Int(FF.Reason))));
+        Recorded queued = Assert.Single(Of(FaultPathEventSource.ProviderName, FIds.DeferredSplitQueued));
+        Assert.Equal((4, 1), (queued.Int(FF.Order), queued.Int(FF.PartiallyMapped)));
+        Recorded scan = Assert.Single(Of(FaultPathEventSource.ProviderName, FIds.DeferredSplitScan));
+        Assert.Equal((1L, 1L, 0L, 0L), (scan.Long(FF.Scanned), scan.Long(FF.Split), scan.Long(FF.Requeued), scan.Long(FF.QueueLength)));
 
         // mmap, madvise, munmap with their ranges and the pages they zapped.
-        Recorded mmap = Assert.Single(byId[Ids.Mmap]);
-        Assert.Equal(((long)Base, 4 * MiB, 3), (mmap.Long("start"), mmap.Long("length"), mmap.Int("protection")));
-        Recorded dontneed = Assert.Single(byId[Ids.Madvise]);
-        Assert.Equal(((int)MadviseAdvice.DontNeed, 32 * KiB, 8L), (dontneed.Int("advice"), dontneed.Long("length"), dontneed.Long("pagesZapped")));
-        Recorded munmap = Assert.Single(byId[Ids.Munmap]);
-        Assert.Equal(((long)Base + (256 * KiB), 64L), (munmap.Long("start"), munmap.Long("pagesZapped")));
+        Recorded mmap = Assert.Single(Of(FaultPathEventSource.ProviderName, FIds.Mmap));
+        Assert.Equal(((long)Base, 4 * MiB, 3), (mmap.Long(FF.Start), mmap.Long(FF.Length), mmap.Int(FF.Protection)));
+        Recorded dontneed = Assert.Single(Of(FaultPathEventSource.ProviderName, FIds.Madvise));
+        Assert.Equal(((int)MadviseAdvice.DontNeed, 32 * KiB, 8L), (dontneed.Int(FF.Advice), dontneed.Long(FF.Length), dontneed.Long(FF.PagesZapped)));
+        Recorded munmap = Assert.Single(Of(FaultPathEventSource.ProviderName, FIds.Munmap));
+        Assert.Equal(((long)Base + (256 * KiB), 64L), (munmap.Long(FF.Start), munmap.Long(FF.PagesZapped)));
 
         // Free-area snapshots: one when the session enabled the provider, one asked for; the last
         // is the buddy core as GetBuddyInfo saw it.
-        var snapshots = byId[Ids.BuddyFreeArea].GroupBy(e => e.Long("snapshot")).ToList();
+        var snapshots = Of(AllocatorEventSource.ProviderName, AIds.BuddyFreeArea).GroupBy(e => e.Long(AF.Snapshot)).ToList();
         Assert.Equal(2, snapshots.Count);
-        Assert.Equal(64 * MiB / (long)Page, snapshots[0].Sum(e => e.Long("freeBlocks") << e.Int("order")));
-        Assert.Equal(buddyAtSnapshot.FreeBlocksPerOrder.ToArray(), snapshots[1].OrderBy(e => e.Int("order")).Select(e => e.Long("freeBlocks")).ToArray());
+        Assert.Equal(64 * MiB / (long)Page, snapshots[0].Sum(e => e.Long(AF.FreeBlocks) << e.Int(AF.Order)));
+        Assert.Equal(buddyAtSnapshot.FreeBlocksPerOrder.ToArray(), snapshots[1].OrderBy(e => e.Int(AF.Order)).Select(e => e.Long(AF.FreeBlocks)).ToArray());
     }
 
     [Fact]
@@ -146,7 +156,7 @@ public sealed class EventPipeTraceTests
         using var arena = new Arena(64 * MiB, options: new ArenaOptions { MetadataOnly = true });
         var stream = new MemoryStream();
         long pgfault, spurious;
-        using (EventPipeSession session = StartSession(LargeFoliosEventSource.Keywords.Faults | LargeFoliosEventSource.Keywords.Buddy))
+        using (EventPipeSession session = StartSession(AllocatorEventSource.Keywords.Buddy, 0, FaultPathEventSource.Keywords.Faults))
         {
             Task copy = session.EventStream.CopyToAsync(stream);
             using (var machine = new Machine(arena))
@@ -179,7 +189,7 @@ public sealed class EventPipeTraceTests
             await copy;
         }
 
-        List<Recorded> faults = Parse(stream).Where(e => e.Id is Ids.FaultStart or Ids.FaultStop && e.Int("arenaId") == arena.Id).ToList();
+        List<Recorded> faults = Parse(stream).Where(e => e.Provider == FaultPathEventSource.ProviderName && e.Id is FIds.FaultStart or FIds.FaultStop && e.Int(FF.ArenaId) == arena.Id).ToList();
         Assert.Equal(2 * pgfault, faults.Count);
         Assert.Equal(threads, faults.Select(e => e.ThreadId).Distinct().Count());
         foreach (IGrouping<int, Recorded> thread in faults.GroupBy(e => e.ThreadId))
@@ -189,26 +199,30 @@ public sealed class EventPipeTraceTests
             Assert.True(sequence.Count % 2 == 0, $"thread {thread.Key} has an unpaired event");
             for (int i = 0; i < sequence.Count; i += 2)
             {
-                Assert.Equal((Ids.FaultStart, Ids.FaultStop), (sequence[i].Id, sequence[i + 1].Id));
-                Assert.Equal(sequence[i].Long("address"), sequence[i + 1].Long("address"));
+                Assert.Equal((FIds.FaultStart, FIds.FaultStop), (sequence[i].Id, sequence[i + 1].Id));
+                Assert.Equal(sequence[i].Long(FF.Address), sequence[i + 1].Long(FF.Address));
             }
         }
 
-        List<Recorded> stops = faults.Where(e => e.Id == Ids.FaultStop).ToList();
-        Assert.Equal(2 * pages / 4, stops.Count(e => e.Int("kind") == (int)FaultKind.Folio));
-        Assert.Equal(spurious, stops.Count(e => e.Int("kind") == (int)FaultKind.AlreadyMapped));
+        List<Recorded> stops = faults.Where(e => e.Id == FIds.FaultStop).ToList();
+        Assert.Equal(2 * pages / 4, stops.Count(e => e.Int(FF.Kind) == (int)FaultKind.Folio));
+        Assert.Equal(spurious, stops.Count(e => e.Int(FF.Kind) == (int)FaultKind.AlreadyMapped));
     }
 
-    private static EventPipeSession StartSession(EventKeywords keywords)
+    /// <summary>A session on the three providers with these keywords (0: that provider not enabled).</summary>
+    private static EventPipeSession StartSession(EventKeywords allocator, EventKeywords pageTables, EventKeywords faultPath)
     {
-        var provider = new EventPipeProvider(LargeFoliosEventSource.ProviderName, EventLevel.Verbose, (long)keywords);
-        EventPipeSession session = new DiagnosticsClient(Environment.ProcessId).StartEventPipeSession([provider], requestRundown: false);
-        Assert.True(SpinWait.SpinUntil(() => LargeFoliosEventSource.Log.IsEnabled(), TimeSpan.FromSeconds(10)), "the session never enabled the provider");
+        (EventSource Source, EventKeywords Keywords)[] wanted = [(AllocatorEventSource.Log, allocator), (PageTableEventSource.Log, pageTables), (FaultPathEventSource.Log, faultPath)];
+        List<EventPipeProvider> providers = wanted.Where(p => p.Keywords != 0).Select(p => new EventPipeProvider(p.Source.Name, EventLevel.Verbose, (long)p.Keywords)).ToList();
+        EventPipeSession session = new DiagnosticsClient(Environment.ProcessId).StartEventPipeSession(providers, requestRundown: false);
+        Assert.True(
+            SpinWait.SpinUntil(() => wanted.All(p => p.Source.IsEnabled() == (p.Keywords != 0)), TimeSpan.FromSeconds(10)),
+            "the session never enabled the providers");
         return session;
     }
 
-    /// <summary>One event of the provider, its payload by field name.</summary>
-    private sealed record Recorded(int Id, int ThreadId, double Time, Dictionary<string, object> Payload)
+    /// <summary>One event of the three providers, its payload by field name.</summary>
+    private sealed record Recorded(string Provider, int Id, int ThreadId, double Time, Dictionary<string, object> Payload)
     {
         public int Int(string field) => Convert.ToInt32(Payload[field], System.Globalization.CultureInfo.InvariantCulture);
 
@@ -223,12 +237,16 @@ public sealed class EventPipeTraceTests
         source.Dynamic.All += e =>
         {
             // Id 0xFFFE is EventSource's manifest, not an event of the provider's own.
-            if (e.ProviderName != LargeFoliosEventSource.ProviderName || (int)e.ID == 0xFFFE)
+            if (e.ProviderName is not (AllocatorEventSource.ProviderName or PageTableEventSource.ProviderName or FaultPathEventSource.ProviderName)
+                || (int)e.ID == 0xFFFE)
+            {
                 return;
+            }
+
             var payload = new Dictionary<string, object>();
             for (int i = 0; i < e.PayloadNames.Length; i++)
                 payload[e.PayloadNames[i]] = e.PayloadValue(i);
-            events.Add(new Recorded((int)e.ID, e.ThreadID, e.TimeStampRelativeMSec, payload));
+            events.Add(new Recorded(e.ProviderName, (int)e.ID, e.ThreadID, e.TimeStampRelativeMSec, payload));
         };
         source.Process();
         return events;

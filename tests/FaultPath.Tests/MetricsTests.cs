@@ -13,12 +13,13 @@ using static LargeFolios.FaultPath.Tests.Sizes;
 namespace LargeFolios.FaultPath.Tests;
 
 /// <summary>
-/// The <c>LargeFolios.Allocator</c> meter as a listener sees it (dotnet-counters and OpenTelemetry
-/// are such listeners): every instrument reports, for this test's arena, what the allocator's own
-/// counters say.
+/// The two meters, <c>LargeFolios.Allocator</c> (the buddy allocator's) and <c>LargeFolios.FaultPath</c>,
+/// as a listener sees them (dotnet-counters and OpenTelemetry are such listeners): every instrument
+/// is on its layer's meter and reports, for this test's arena, what the layer's own counters say.
 /// </summary>
-public sealed class AllocatorMetricsTests
+public sealed class MetricsTests
 {
+    private static readonly string[] MeterNames = [AllocatorMetrics.MeterName, FaultPathMetrics.MeterName];
     [Fact]
     public void Every_instrument_reports_the_allocators_own_counters()
     {
@@ -48,6 +49,12 @@ public sealed class AllocatorMetricsTests
         Assert.Equal(1, Single(seen, "largefolios.mthp.events", ("size", "64kB"), ("stat", "split_deferred")));
         Assert.Equal(16, Single(seen, "largefolios.mthp.folios", ("size", "64kB"), ("stat", "nr_anon")));
         Assert.Equal(1, Single(seen, "largefolios.mthp.folios", ("size", "64kB"), ("stat", "nr_anon_partially_mapped")));
+
+        Dictionary<string, string> meterOf = MeterOfEachInstrument();
+        Assert.All(seen.Keys.Where(name => name.StartsWith("largefolios.buddy.", StringComparison.Ordinal) || name.StartsWith("largefolios.percpu.", StringComparison.Ordinal)),
+            name => Assert.Equal(AllocatorMetrics.MeterName, meterOf[name]));
+        Assert.All(["largefolios.faults", "largefolios.page_table.pages", "largefolios.deferred_split.queue_length", "largefolios.mthp.events", "largefolios.mthp.folios"],
+            name => Assert.Equal(FaultPathMetrics.MeterName, meterOf[name]));
 
         world.TearDownAndAssertNoLeak();
         Assert.Empty(Collect(world.Arena.Id));   // a disposed arena and machine leave the meter
@@ -93,7 +100,7 @@ public sealed class AllocatorMetricsTests
             world.Mm.Write(Base + offset);
         var exported = new List<MetricSnapshot>();
         using (MeterProvider provider = Sdk.CreateMeterProviderBuilder()
-            .AddMeter(AllocatorMetrics.MeterName)
+            .AddMeter(MeterNames)
             .AddInMemoryExporter(exported)
             .Build())
         {
@@ -125,6 +132,20 @@ public sealed class AllocatorMetricsTests
         world.TearDownAndAssertNoLeak();
     }
 
+    /// <summary>Every instrument of the two meters, and the meter it was published on.</summary>
+    private static Dictionary<string, string> MeterOfEachInstrument()
+    {
+        var meters = new Dictionary<string, string>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, _) =>
+        {
+            if (MeterNames.Contains(instrument.Meter.Name))
+                meters[instrument.Name] = instrument.Meter.Name;
+        };
+        listener.Start();
+        return meters;
+    }
+
     private static double Single(
         Dictionary<string, List<(double Value, Dictionary<string, object?> Tags)>> seen, string instrument, params (string Key, object Value)[] tags)
     {
@@ -139,7 +160,7 @@ public sealed class AllocatorMetricsTests
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == AllocatorMetrics.MeterName)
+            if (MeterNames.Contains(instrument.Meter.Name))
                 l.EnableMeasurementEvents(instrument);
         };
         void Record(Instrument instrument, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
