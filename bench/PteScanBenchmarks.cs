@@ -41,17 +41,19 @@ public unsafe class PteScanBenchmarks
     [GlobalCleanup]
     public void Cleanup() => NativeMemory.AlignedFree(_table);
 
+    private ReadOnlySpan<Pte> Table => new((Pte*)_table, Count);
+
     [Benchmark(Baseline = true)]
-    public int Scalar() => PteScanScalar.CountNone(ref *_table, Count);
+    public int Scalar() => PteScanScalar.CountNone(Table);
 
     [Benchmark]
-    public int Vector128() => PteScanVector128.CountNone(ref *_table, Count);
+    public int Vector128() => PteScanVector128.CountNone(Table);
 
     [Benchmark]
-    public int Vector256() => PteScanVector256.CountNone(ref *_table, Count);
+    public int Vector256() => PteScanVector256.CountNone(Table);
 
     [Benchmark]
-    public int Vector512() => PteScanVector512.CountNone(ref *_table, Count);
+    public int Vector512() => PteScanVector512.CountNone(Table);
 
     /// <summary>The public entry point, to show what the dispatch costs over the path it picks.</summary>
     [Benchmark]

@@ -13,6 +13,7 @@ namespace LargeFolios.BuddyAllocator;
 /// yield through <see cref="SpinWait"/> so a preempted holder on an oversubscribed machine gets
 /// the core back.
 /// </remarks>
+[LayerInterface]
 internal struct RawSpinLock
 {
     private int _word;

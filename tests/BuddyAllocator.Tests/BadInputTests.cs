@@ -138,11 +138,11 @@ public unsafe class BadInputTests
         Folio folio = arena.Allocate(3, FolioKind.Anonymous);
         (string Name, Action<bool> Set, BadFolioReason Reason)[] cases =
         [
-            ("head mapcount", on => arena.Page(folio.Pfn).Mapcount = on ? 0 : -1, BadFolioReason.Mapped),
-            ("entire mapcount", on => arena.Page(folio.Pfn + 1).EntireMapcount = on ? 0 : -1, BadFolioReason.Mapped),
-            ("nr_pages_mapped", on => arena.Page(folio.Pfn + 1).NrPagesMapped = on ? 3 : 0, BadFolioReason.Mapped),
-            ("pincount", on => arena.Page(folio.Pfn + 1).Pincount = on ? 1 : 0, BadFolioReason.Pinned),
-            ("deferred queue", on => arena.Page(folio.Pfn + 2).DeferredQueue = on ? 7UL : 0, BadFolioReason.OnDeferredList),
+            ("head mapcount", on => arena.Forge(folio.Pfn).Mapcount = on ? 0 : -1, BadFolioReason.Mapped),
+            ("entire mapcount", on => arena.Forge(folio.Pfn + 1).EntireMapcount = on ? 0 : -1, BadFolioReason.Mapped),
+            ("nr_pages_mapped", on => arena.Forge(folio.Pfn + 1).NrPagesMapped = on ? 3 : 0, BadFolioReason.Mapped),
+            ("pincount", on => arena.Forge(folio.Pfn + 1).Pincount = on ? 1 : 0, BadFolioReason.Pinned),
+            ("deferred queue", on => arena.Forge(folio.Pfn + 2).DeferredQueue = on ? 7UL : 0, BadFolioReason.OnDeferredList),
         ];
 
         foreach (var (name, set, reason) in cases)
@@ -157,11 +157,11 @@ public unsafe class BadInputTests
             set(false);
         }
 
-        arena.Page(folio.Pfn + 6).Mapcount = 0;
+        arena.Forge(folio.Pfn + 6).Mapcount = 0;
         var tailMapped = Assert.Throws<BadFolioException>(() => arena.SplitUniform(folio, 2));
         Assert.Equal(BadFolioReason.Mapped, tailMapped.Reason);
         Assert.Contains($"page 6 (PFN 0x{folio.Pfn + 6:x})", tailMapped.Message);
-        arena.Page(folio.Pfn + 6).Mapcount = -1;
+        arena.Forge(folio.Pfn + 6).Mapcount = -1;
         arena.Free(folio);
         arena.Validate();
     }
@@ -173,7 +173,7 @@ public unsafe class BadInputTests
     {
         using var arena = new Arena(4 * Arenas.MiB);
         Folio folio = arena.Allocate(3);
-        arena.Page(folio.Pfn).Flags |= (ulong)flag;
+        arena.Forge(folio.Pfn).Flags |= (ulong)flag;
         var before = ArenaSnapshot.Take(arena);
         var error = Assert.Throws<BadFolioException>(() => arena.Free(folio));
         Assert.Equal(BadFolioReason.LockedOrOnLru, error.Reason);

@@ -51,14 +51,14 @@ public unsafe class FolioTests
         using var arena = new Arena(8 * Arenas.MiB);
         Folio folio = arena.Allocate(3, FolioKind.Anonymous);
         uint pfn = folio.Pfn;
-        ref PageDescriptor head = ref arena.Page(pfn);
+        ref readonly PageDescriptor head = ref arena.Page(pfn);
         Assert.True(head.IsHead);
         Assert.Equal(0UL, head.CompoundHead);
         Assert.Equal(1, head.Refcount);
         Assert.Equal(-1, head.Mapcount);
         Assert.True(folio.IsAnonymous);
 
-        ref PageDescriptor second = ref arena.Page(pfn + 1);
+        ref readonly PageDescriptor second = ref arena.Page(pfn + 1);
         Assert.Equal(3, second.FolioOrder);
         Assert.NotEqual(0UL, second.Flags & (ulong)FolioFlags.LargeRmappable);
         Assert.Equal(8u, second.NrPages);
@@ -67,7 +67,7 @@ public unsafe class FolioTests
         Assert.Equal(0, second.NrPagesMapped);
         Assert.Equal(0, second.Pincount);
 
-        ref PageDescriptor third = ref arena.Page(pfn + 2);
+        ref readonly PageDescriptor third = ref arena.Page(pfn + 2);
         Assert.Equal(pfn, third.DeferredNext);
         Assert.Equal(pfn, third.DeferredPrev);
         Assert.Equal(0UL, third.DeferredQueue);

@@ -55,7 +55,7 @@ public class PerCpuCacheTests
         Folio folio = arena.Allocate(PageGeometry.PmdOrder, FolioKind.Anonymous);
         arena.Free(folio);
         Assert.Equal(512, arena.CachedPages);
-        ref PageDescriptor head = ref arena.Page(folio.Pfn);
+        ref readonly PageDescriptor head = ref arena.Page(folio.Pfn);
         Assert.Equal(0, head.Refcount);
         Assert.True(head.IsHead);
         Assert.Equal(9, arena.Page(folio.Pfn + 1).FolioOrder);
@@ -94,7 +94,7 @@ public class PerCpuCacheTests
         using var arena = Arenas.SingleCpu();
         Folio folio = arena.Allocate(4, FolioKind.Anonymous);
         arena.Free(folio);
-        ref PageDescriptor third = ref arena.Page(folio.Pfn + 2);
+        ref PageDescriptor third = ref arena.Forge(folio.Pfn + 2);
         third.Mapcount = 12345;     // a word Thaw never writes: it must survive the allocation
         Folio again = arena.Allocate(4, FolioKind.Anonymous);
         Assert.Equal(folio.Pfn, again.Pfn);

@@ -115,14 +115,14 @@ public unsafe class SplitTests
     {
         using var arena = new Arena(8 * Arenas.MiB);
         Folio folio = arena.Allocate(4, FolioKind.Anonymous);
-        ref PageDescriptor head = ref arena.Page(folio.Pfn);
+        ref PageDescriptor head = ref arena.Forge(folio.Pfn);
         head.Index = 1000;
         head.Mapping = (42UL << 1) | PageDescriptor.MappingAnon;
         head.Flags |= (ulong)(PageFlags.Uptodate | PageFlags.SwapBacked | PageFlags.Dirty);
 
         foreach (Folio part in arena.SplitUniform(folio, 2))
         {
-            ref PageDescriptor newHead = ref arena.Page(part.Pfn);
+            ref readonly PageDescriptor newHead = ref arena.Page(part.Pfn);
             Assert.Equal(1000UL + (part.Pfn - folio.Pfn), newHead.Index);
             Assert.Equal((42UL << 1) | 1, newHead.Mapping);
             Assert.Equal((ulong)(PageFlags.Uptodate | PageFlags.SwapBacked | PageFlags.Dirty | PageFlags.Head), newHead.Flags);

@@ -6,6 +6,9 @@ namespace LargeFolios.BuddyAllocator.Tests;
 
 internal static class TestHelpers
 {
+    /// <summary>A descriptor, writable: how tests forge a corruption (the arena hands out read-only ones).</summary>
+    public static unsafe ref PageDescriptor Forge(this Arena arena, uint pfn) => ref arena.Pages[pfn];
+
     /// <summary>Drains the caches and asserts the buddy core holds the whole arena as max-order blocks.</summary>
     public static void AssertFullyMerged(Arena arena)
     {

@@ -13,7 +13,7 @@ public class ValidatorTests
     {
         using var arena = Arenas.BuddyOnly(4 * Arenas.MiB);
         arena.Allocate(0);
-        arena.Page(4).Private = 3;
+        arena.Forge(4).Private = 3;
         Assert.Contains("PFN 0x4", Corrupt(arena).Message);
     }
 
@@ -22,7 +22,7 @@ public class ValidatorTests
     {
         using var arena = new Arena(4 * Arenas.MiB);
         Folio folio = arena.Allocate(4);
-        arena.Page(folio.Pfn + 9).CompoundHead = PageDescriptor.TailTag(folio.Pfn + 1);
+        arena.Forge(folio.Pfn + 9).CompoundHead = PageDescriptor.TailTag(folio.Pfn + 1);
         var error = Corrupt(arena);
         Assert.Equal(folio.Pfn + 9, error.Pfn);
         Assert.Contains("tail 9", error.Message);
@@ -36,7 +36,7 @@ public class ValidatorTests
         arena.Allocate(0);
         // Forge the allocated page 1 into a free order-0 block beside the free page... by hand.
         arena.Free(a);
-        ref PageDescriptor one = ref arena.Page(1);
+        ref PageDescriptor one = ref arena.Forge(1);
         one.Refcount = 0;
         one.PageTypeWord = (uint)PageType.Buddy << 24;
         Assert.Contains("free", Corrupt(arena).Message);
@@ -47,16 +47,16 @@ public class ValidatorTests
     {
         using var arena = Arenas.BuddyOnly(4 * Arenas.MiB);
         Folio page = arena.Allocate(0);
-        arena.Page(page.Pfn).PageTypeWord = (uint)PageType.Table << 24;   // legal: a page-table page
+        arena.Forge(page.Pfn).PageTypeWord = (uint)PageType.Table << 24;   // legal: a page-table page
         arena.Validate();
-        arena.Page(page.Pfn).PageTypeWord = (uint)PageType.Buddy << 24;
+        arena.Forge(page.Pfn).PageTypeWord = (uint)PageType.Buddy << 24;
         Assert.InRange(Corrupt(arena).Pfn, page.Pfn, page.Pfn + 1);     // it, or its buddy that looks unmerged
-        arena.Page(page.Pfn).PageTypeWord = uint.MaxValue;
+        arena.Forge(page.Pfn).PageTypeWord = uint.MaxValue;
 
         Folio large = arena.Allocate(2);
-        arena.Page(large.Pfn).PageTypeWord = (uint)PageType.Table << 24;
+        arena.Forge(large.Pfn).PageTypeWord = (uint)PageType.Table << 24;
         Assert.Contains("large folio", Corrupt(arena).Message);
-        arena.Page(large.Pfn).PageTypeWord = uint.MaxValue;
+        arena.Forge(large.Pfn).PageTypeWord = uint.MaxValue;
         arena.Validate();
     }
 
@@ -65,7 +65,7 @@ public class ValidatorTests
     {
         using var arena = Arenas.BuddyOnly(4 * Arenas.MiB);
         Folio folio = arena.Allocate(0);
-        arena.Page(folio.Pfn).Refcount = 0;
+        arena.Forge(folio.Pfn).Refcount = 0;
         Assert.Contains("leaked", Corrupt(arena).Message);
     }
 
@@ -74,7 +74,7 @@ public class ValidatorTests
     {
         using var arena = new Arena(4 * Arenas.MiB);
         Folio pair = arena.Allocate(1);
-        arena.Page(pair.Pfn).Mapping = PageDescriptor.MappingAnon;
+        arena.Forge(pair.Pfn).Mapping = PageDescriptor.MappingAnon;
         Assert.Contains("order 1", Corrupt(arena).Message);
     }
 
@@ -85,7 +85,7 @@ public class ValidatorTests
         // for those alone, so a queued plain folio must be caught here.
         using var arena = new Arena(4 * Arenas.MiB);
         Folio folio = arena.Allocate(3);
-        arena.Page(folio.Pfn + 2).DeferredQueue = 7;
+        arena.Forge(folio.Pfn + 2).DeferredQueue = 7;
         var error = Corrupt(arena);
         Assert.Equal(folio.Pfn + 2, error.Pfn);
         Assert.Contains("not large-rmappable", error.Message);
@@ -97,7 +97,7 @@ public class ValidatorTests
         using var arena = Arenas.SingleCpu();
         Folio folio = arena.Allocate(3);
         arena.Free(folio);
-        arena.Page(folio.Pfn + 2).DeferredNext = folio.Pfn + 8;
+        arena.Forge(folio.Pfn + 2).DeferredNext = folio.Pfn + 8;
         var error = Corrupt(arena);
         Assert.Equal(folio.Pfn + 2, error.Pfn);
         Assert.Contains("deferred list", error.Message);
@@ -121,7 +121,7 @@ public class ValidatorTests
     {
         using var arena = Arenas.BuddyOnly(8 * Arenas.MiB);
         _ = TestHelpers.FillWith(arena, 3).Where((_, i) => i % 2 == 0).Select(f => { arena.Free(f); return 0; }).ToList();
-        ref PageDescriptor first = ref arena.Page(0);
+        ref PageDescriptor first = ref arena.Forge(0);
         first.PageTypeWord = uint.MaxValue;   // a listed block no longer marked Buddy
         Assert.Contains("free list", Corrupt(arena).Message);
     }
@@ -135,7 +135,7 @@ public class DebugVmTests
     {
         using var arena = Arenas.BuddyOnly(4 * Arenas.MiB);
         Folio folio = arena.Allocate(5);
-        arena.Page(folio.Pfn + 17).Refcount = 3;
+        arena.Forge(folio.Pfn + 17).Refcount = 3;
         if (DebugVm.Enabled)
         {
             var error = Assert.Throws<ArenaCorruptionException>(() => arena.Free(folio));

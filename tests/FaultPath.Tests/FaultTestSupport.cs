@@ -105,11 +105,7 @@ internal readonly record struct MachineState(
         string.Join(";", VmaList(mm).Select(v => $"{v.Start:x}-{v.End:x}:{v.Flags}")));
 
     /// <summary>The VMAs, read under the mmap lock.</summary>
-    public static Vma[] VmaList(AddressSpace mm)
-    {
-        using (mm.Vmas.Lock.Read())
-            return mm.Vmas.ToArray();
-    }
+    public static Vma[] VmaList(AddressSpace mm) => mm.Vmas.ToArray();
 }
 
 /// <summary>Checks of the layout against the page tables and the arena.</summary>

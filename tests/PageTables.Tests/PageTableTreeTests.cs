@@ -17,7 +17,7 @@ public unsafe class PageTableTreeTests
         using var tree = new PageTableTree(arena);
         Assert.Equal(1, tree.TablePages);
         Assert.Equal(free - 1, arena.FreePages);
-        ref PageDescriptor pgd = ref arena.Page(tree.PgdPfn);
+        ref readonly PageDescriptor pgd = ref arena.Page(tree.PgdPfn);
         Assert.Equal((uint)PageType.Table << 24, pgd.PageTypeWord);
         Assert.Equal(1, pgd.Refcount);
         tree.Validate();

@@ -9,17 +9,20 @@ public unsafe class PageTableValidatorTests
 {
     private static PageTableCorruptionException Corrupt(PageTableTree tree) => Assert.Throws<PageTableCorruptionException>(tree.Validate);
 
+    /// <summary>A table page's descriptor, writable: how these tests forge a corruption (the arena hands out read-only ones).</summary>
+    private static unsafe ref PageDescriptor Forge(PageTableTree tree, uint pfn) => ref tree.Pages[pfn];
+
     [Fact]
     public void A_table_page_that_lost_its_type()
     {
         using var arena = BuddyOnly();
         using var tree = new PageTableTree(arena);
         tree.Walk(Base, allocate: true, out PteTable table);
-        arena.Page(table.Pfn).PageTypeWord = unchecked((uint)-1);
+        Forge(tree, table.Pfn).PageTypeWord = unchecked((uint)-1);
         var error = Corrupt(tree);
         Assert.Equal(table.Pfn, error.TablePfn);
         Assert.Contains("PGTY_table", error.Message);
-        arena.Page(table.Pfn).PageTypeWord = (uint)PageType.Table << 24;
+        Forge(tree, table.Pfn).PageTypeWord = (uint)PageType.Table << 24;
     }
 
     [Fact]

@@ -108,6 +108,7 @@ public sealed unsafe partial class Arena
     /// above that found it through a mapping and checked it: one more reference unless the count
     /// already reached zero, so a folio whose last reference is going is never revived.
     /// </summary>
+    [LayerInterface]
     internal bool TryGetReference(uint headPfn) => TryGetReference(_pages + headPfn);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -174,6 +175,7 @@ public sealed unsafe partial class Arena
     /// it and must hand it to <see cref="FreeFrozen"/> once it has undone its own state (Linux
     /// <c>__folio_put</c>: unqueue from deferred split, uncharge, then free).</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [LayerInterface]
     internal bool PutTestZero(Folio folio, int refs)
     {
         Debug.Assert(folio.ArenaId == _id && refs > 0, "PutTestZero on a foreign folio or with no references");
@@ -187,6 +189,7 @@ public sealed unsafe partial class Arena
     /// dropped: the same checks as <see cref="Free(Folio)"/>, then the block goes back.
     /// </summary>
     /// <exception cref="BadFolioException">The folio is still mapped, pinned or queued; nothing changed.</exception>
+    [LayerInterface]
     internal void FreeFrozen(Folio folio)
     {
         uint pfn = folio.Pfn;

@@ -29,10 +29,11 @@ public sealed unsafe partial class Arena
     }
 
     /// <summary>
-    /// The descriptor of page <paramref name="pfn"/>, for inspection and for layers above (page
-    /// tables, the fault path) that own a folio's fields. Writing it bypasses every check.
+    /// The descriptor of page <paramref name="pfn"/> (Linux <c>struct page</c>), read-only: what the
+    /// allocator and the layers above keep in it, for inspection. Only the arena and those layers
+    /// write descriptors, each under the rules that keep its invariants.
     /// </summary>
-    public ref PageDescriptor Page(uint pfn)
+    public ref readonly PageDescriptor Page(uint pfn)
     {
         ThrowIfDisposed();
         if (pfn >= _totalPages)

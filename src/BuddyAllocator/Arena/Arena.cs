@@ -178,8 +178,10 @@ public sealed unsafe partial class Arena : IDisposable
 
     /// <summary>A handle to the folio of <paramref name="order"/> headed at <paramref name="pfn"/>, unchecked (the caller read the descriptors).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [LayerInterface]
     internal Folio HandleOf(uint pfn, int order) => new(_id, pfn, order);
 
+    [LayerInterface]
     internal PageDescriptor* Pages => _pages;
 
     internal PerCpuPages* PerCpu => _perCpu;
@@ -212,6 +214,7 @@ public sealed unsafe partial class Arena : IDisposable
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [LayerInterface]
     internal void ThrowIfDisposed()
     {
         if (_pages == null)

@@ -56,11 +56,11 @@ public readonly unsafe struct Folio : IEquatable<Folio>
     /// <exception cref="InvalidOperationException">The arena is metadata-only.</exception>
     public byte* Address => Arena.PfnToAddress(Pfn);
 
-    /// <summary>The head page's descriptor.</summary>
-    public ref PageDescriptor Head => ref Arena.Page(Pfn);
+    /// <summary>The head page's descriptor, read-only.</summary>
+    public ref readonly PageDescriptor Head => ref Arena.Page(Pfn);
 
     /// <summary>The current reference count.</summary>
-    public int Refcount => Volatile.Read(ref Head.Refcount);
+    public int Refcount => Volatile.Read(in Head.Refcount);
 
     /// <summary>True for an anonymous folio (mapping word marked anon, Linux folio_test_anon).</summary>
     public bool IsAnonymous => (Head.Mapping & PageDescriptor.MappingAnon) != 0;

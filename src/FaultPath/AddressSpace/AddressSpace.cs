@@ -70,11 +70,15 @@ public sealed unsafe partial class AddressSpace : IDisposable
     /// <summary>The machine this address space runs on.</summary>
     public Machine Machine => _machine;
 
-    /// <summary>The VMAs (and the mmap lock, <see cref="VmaSet.Lock"/>).</summary>
-    public VmaSet Vmas => _vmas;
+    /// <summary>
+    /// The VMAs, read-only: lookups under the mmap lock for reading. Only this address space's
+    /// syscalls (<see cref="Mmap"/>, <see cref="Munmap"/>, <see cref="Madvise"/>) change them, as they
+    /// must, with the zap, the PMD splits at new boundaries and the page tables they free.
+    /// </summary>
+    public VmaView Vmas => _vmas.AsReadOnly();
 
-    /// <summary>The page tables.</summary>
-    public PageTableTree PageTables => _tables;
+    /// <summary>The page tables, read-only (what an entry says, the table pages); the faults and syscalls change them.</summary>
+    public PageTableView PageTables => _tables.AsReadOnly();
 
     /// <summary>Resident anonymous pages (Linux <c>MM_ANONPAGES</c>, /proc/pid/status RssAnon in pages); zero-page mappings are not counted.</summary>
     public long AnonPages => _rss.Sum(0);

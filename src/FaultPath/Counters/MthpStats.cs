@@ -29,7 +29,7 @@ public sealed class MthpStats
     private readonly long[] _counters = new long[Orders * Stride];
 
     /// <summary>Adds <paramref name="delta"/> to a counter (Linux <c>mod_mthp_stat</c>).</summary>
-    public void Add(int order, MthpStatItem item, long delta)
+    internal void Add(int order, MthpStatItem item, long delta)
     {
         if (order <= 0 || order > PageGeometry.PmdOrder)
             return;
@@ -37,7 +37,7 @@ public sealed class MthpStats
     }
 
     /// <summary>Counts one event (Linux <c>count_mthp_stat</c>).</summary>
-    public void Count(int order, MthpStatItem item) => Add(order, item, 1);
+    internal void Count(int order, MthpStatItem item) => Add(order, item, 1);
 
     /// <summary>A counter's value (what its sysfs file shows).</summary>
     public long Get(int order, MthpStatItem item)

@@ -11,17 +11,18 @@ namespace LargeFolios.FaultPath;
 /// Each thread counts into its own row (<see cref="PerThreadCounters"/>), as Linux counts per CPU
 /// with <c>this_cpu_inc</c>: a count is a plain add, and a read sums the rows.
 /// </remarks>
-public sealed class VmEvents : IDisposable
+[System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001", Justification = "The machine that owns the counters releases them; a public Dispose would let any caller break a live machine.")]
+public sealed class VmEvents
 {
     private static readonly int Items = Enum.GetValues<VmEvent>().Length;
 
     private readonly PerThreadCounters _counters = new(Items);
 
     /// <summary>Counts one event (Linux <c>count_vm_event</c>).</summary>
-    public void Count(VmEvent item) => _counters.Add((int)item, 1);
+    internal void Count(VmEvent item) => _counters.Add((int)item, 1);
 
     /// <summary>Adds <paramref name="delta"/> to an event counter (Linux <c>count_vm_events</c>).</summary>
-    public void Add(VmEvent item, long delta) => _counters.Add((int)item, delta);
+    internal void Add(VmEvent item, long delta) => _counters.Add((int)item, delta);
 
     /// <summary>Counts a fault (<c>pgfault</c>) and what it did, with one look-up of the thread's row.</summary>
     internal void CountFault(VmEvent kind) => _counters.Count2((int)VmEvent.PgFault, (int)kind);
@@ -34,8 +35,8 @@ public sealed class VmEvents : IDisposable
         return _counters.Sum((int)item);
     }
 
-    /// <summary>Releases the per-thread rows' slot.</summary>
-    public void Dispose() => _counters.Dispose();
+    /// <summary>Releases the per-thread rows' slot (the machine's disposal).</summary>
+    internal void Release() => _counters.Dispose();
 
     /// <summary>The counter's name: its /proc/vmstat line, or <c>model_...</c> for the model's own.</summary>
     public static string Name(VmEvent item) => item switch

@@ -160,7 +160,7 @@ public sealed unsafe partial class Machine : IDisposable
         }
 
         Contents.Dispose();
-        Events.Dispose();
+        Events.Release();
     }
 
     // ---------------------------------------------------------------- for address spaces

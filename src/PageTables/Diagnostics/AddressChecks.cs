@@ -1,8 +1,10 @@
 using System.Diagnostics.CodeAnalysis;
+using LargeFolios.BuddyAllocator;
 
 namespace LargeFolios.PageTables;
 
 /// <summary>Argument checks shared by the page tables and the VMA set: every failure names the address.</summary>
+[LayerInterface]
 internal static class AddressChecks
 {
     /// <summary>

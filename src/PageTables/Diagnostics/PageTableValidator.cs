@@ -114,7 +114,7 @@ internal static unsafe class PageTableValidator
         if (pfn >= (ulong)arena.TotalPages)
             Fail(address, (long)pfn, $"{what} for 0x{address:x} is PFN 0x{pfn:x}, outside the arena's 0x{arena.TotalPages:x} pages");
         uint table = (uint)pfn;
-        ref PageDescriptor page = ref arena.Page(table);
+        ref readonly PageDescriptor page = ref arena.Page(table);
         if (page.PageTypeWord != PageTableTree.PageTableTypeWord)
             Fail(address, table, $"{what} 0x{table:x} for 0x{address:x} has page type word 0x{page.PageTypeWord:x8}; expected PGTY_table (0x{PageTableTree.PageTableTypeWord:x8})");
         if (page.Refcount != 1 || page.IsTail || page.IsHead)

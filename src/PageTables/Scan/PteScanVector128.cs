@@ -1,5 +1,7 @@
+using System;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace LargeFolios.PageTables;
@@ -9,14 +11,18 @@ namespace LargeFolios.PageTables;
 /// AdvSimd, and the short-input path of <see cref="PteScanVector256"/>. None is all zeros, so a
 /// vector equal to zero is a run of none entries and one compare replaces two.
 /// </summary>
-internal static class PteScanVector128
+public static class PteScanVector128
 {
+    /// <summary>How many leading entries of <paramref name="ptes"/> are none, by this path alone (the benchmarks' entry; <see cref="PteScan.CountNone(ReadOnlySpan{Pte})"/> picks the path).</summary>
+    public static int CountNone(ReadOnlySpan<Pte> ptes) =>
+        CountNone(ref Unsafe.As<Pte, ulong>(ref MemoryMarshal.GetReference(ptes)), ptes.Length);
+
     /// <summary>
     /// How many of the <paramref name="count"/> entries from <paramref name="first"/> are zero before
     /// the first that is not. Correct for every count: a single entry goes to the scalar loop, since
     /// a vector load would read past the range, which may end at the end of a mapped page.
     /// </summary>
-    public static int CountNone(ref ulong first, int count)
+    internal static int CountNone(ref ulong first, int count)
     {
         if (count < Vector128<ulong>.Count)
             return PteScanScalar.CountNone(ref first, count);

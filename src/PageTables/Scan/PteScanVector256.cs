@@ -1,5 +1,7 @@
+using System;
 using System.Numerics;
 using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace LargeFolios.PageTables;
@@ -10,17 +12,21 @@ namespace LargeFolios.PageTables;
 /// ranges OR four vectors together and test once per step, for the reason
 /// <see cref="PteScanVector512"/> gives: one test per vector limits the loop, not the loads.
 /// </summary>
-internal static class PteScanVector256
+public static class PteScanVector256
 {
     private const int Lanes = 4;
     private const int LanesPerStep = 4 * Lanes;
+
+    /// <summary>How many leading entries of <paramref name="ptes"/> are none, by this path alone (the benchmarks' entry; <see cref="PteScan.CountNone(ReadOnlySpan{Pte})"/> picks the path).</summary>
+    public static int CountNone(ReadOnlySpan<Pte> ptes) =>
+        CountNone(ref Unsafe.As<Pte, ulong>(ref MemoryMarshal.GetReference(ptes)), ptes.Length);
 
     /// <summary>
     /// How many of the <paramref name="count"/> entries from <paramref name="first"/> are zero before
     /// the first that is not. Correct for every count: fewer than four entries go to
     /// <see cref="PteScanVector128"/>, since a 256-bit load would read past the range.
     /// </summary>
-    public static int CountNone(ref ulong first, int count)
+    internal static int CountNone(ref ulong first, int count)
     {
         if (count < Vector256<ulong>.Count)
             return PteScanVector128.CountNone(ref first, count);

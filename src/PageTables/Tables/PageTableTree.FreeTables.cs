@@ -174,6 +174,7 @@ public sealed unsafe partial class PageTableTree
     }
 
     /// <summary><see cref="TryFreeEmptyPteTable(ulong)"/> under an entry a walk found.</summary>
+    [LayerInterface]
     internal bool TryFreeEmptyPteTable(in PmdSlot pmd)
     {
         ref RawSpinLock pmdLock = ref TableLock(pmd.TablePfn);

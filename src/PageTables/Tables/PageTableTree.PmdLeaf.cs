@@ -31,6 +31,7 @@ public sealed unsafe partial class PageTableTree
     /// queues the new THP for deferred split there, as Linux does before
     /// <c>spin_unlock(vmf->ptl)</c>, so no thread that finds the leaf finds the folio half set up.
     /// </summary>
+    [LayerInterface]
     internal PmdInstallResult InstallPmdLeaf<THook>(in PmdSlot pmd, Pte leaf, bool deposit, ref THook hook)
         where THook : struct, IPmdInstallHook
     {
@@ -70,6 +71,7 @@ public sealed unsafe partial class PageTableTree
     }
 
     /// <summary><see cref="ClearPmdLeaf(ulong)"/> of an entry a walk found.</summary>
+    [LayerInterface]
     internal Pte ClearPmdLeaf(in PmdSlot pmd)
     {
         ref RawSpinLock pmdLock = ref TableLock(pmd.TablePfn);
@@ -112,6 +114,7 @@ public sealed unsafe partial class PageTableTree
     /// points at them: the fault path moves the folio's rmap from the PMD to the PTEs there (Linux
     /// <c>__split_huge_pmd_locked</c>), so no other thread ever sees the PTEs with the PMD's counts.
     /// </summary>
+    [LayerInterface]
     internal PmdSplitResult SplitPmdLeaf<THook>(in PmdSlot pmd, Pte zeroPte, ref THook hook)
         where THook : struct, IPmdSplitHook
     {
@@ -184,6 +187,7 @@ public sealed unsafe partial class PageTableTree
     }
 
     /// <summary><see cref="TryReplacePmdLeaf(ulong, Pte, Pte)"/> of an entry a walk found.</summary>
+    [LayerInterface]
     internal bool TryReplacePmdLeaf(in PmdSlot pmd, Pte expected, Pte replacement)
     {
         CheckPmdLeaf(pmd.Start, replacement, nameof(replacement));

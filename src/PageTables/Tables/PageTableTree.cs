@@ -82,6 +82,9 @@ public sealed unsafe partial class PageTableTree : IDisposable
     /// <summary>Bytes of page tables (/proc/meminfo PageTables, in bytes).</summary>
     public long TableBytes => TablePages << PageGeometry.PageShift;
 
+    /// <summary>A read-only view of the tables, for an owner to hand out (<see cref="PageTableView"/>).</summary>
+    public PageTableView AsReadOnly() => new(this);
+
     /// <summary>The /proc/meminfo line for these tables, as Linux prints it.</summary>
     public string MeminfoLine => $"PageTables:     {TableBytes >> 10,8} kB";
 
@@ -227,6 +230,7 @@ public sealed unsafe partial class PageTableTree : IDisposable
     /// </summary>
     /// <returns><see cref="WalkResult.Table"/> with the entry in <paramref name="pmd"/>; otherwise why there is none.</returns>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [LayerInterface]
     internal WalkResult FindPmd(ulong address, bool allocate, out PmdSlot pmd)
     {
         Debug.Assert(address < VirtualAddress.TaskSize && !_disposed, "fault-path walk outside user space or after teardown");
@@ -248,6 +252,7 @@ public sealed unsafe partial class PageTableTree : IDisposable
     /// <see cref="WalkResult.PmdLeaf"/> when a leaf is there.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [LayerInterface]
     internal WalkResult PteTableOf(in PmdSlot pmd, bool allocate, out PteTable table)
     {
         Pte entry = Read(pmd.Entry);
@@ -278,6 +283,7 @@ public sealed unsafe partial class PageTableTree : IDisposable
     /// descent, no allocation, no lock (a hardware walk).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [LayerInterface]
     internal Pte Lookup(ulong address)
     {
         Debug.Assert(address < VirtualAddress.TaskSize && !_disposed, "lookup outside user space or after teardown");
@@ -305,6 +311,7 @@ public sealed unsafe partial class PageTableTree : IDisposable
     internal PteTable TableAt(uint pfn) => new(pfn, EntriesOf(pfn), _pages + pfn);
 
     /// <summary>The split lock of the table page <paramref name="pfn"/> (see <see cref="PteTable.LockOf"/>).</summary>
+    [LayerInterface]
     internal ref RawSpinLock TableLock(uint pfn) => ref PteTable.LockOf(_pages + pfn);
 
     /// <summary>The entry of the PMD table <paramref name="pmdTable"/> that covers <paramref name="address"/>.</summary>

@@ -1,5 +1,6 @@
 using System;
 using System.Diagnostics.CodeAnalysis;
+using LargeFolios.BuddyAllocator;
 
 namespace LargeFolios.PageTables;
 
@@ -8,6 +9,7 @@ namespace LargeFolios.PageTables;
 /// validator so the three cannot disagree: which bits exist, which a caller may change, and which
 /// combinations Linux never produces. Every failure names the flags and the address.
 /// </summary>
+[LayerInterface]
 internal static class VmaFlagChecks
 {
     /// <summary>Every bit the model knows; anything else is a caller's typo or a forged value.</summary>

@@ -319,21 +319,11 @@ public sealed class VmaSet : IEnumerable<Vma>, IDisposable
         }
     }
 
+    /// <summary>A read-only view of the set, for an owner to hand out (<see cref="VmaView"/>).</summary>
+    public VmaView AsReadOnly() => new(this);
+
     /// <summary>Disposes the lock; no thread may hold it or use the set afterwards.</summary>
     public void Dispose() => _lock.Dispose();
-
-    /// <summary>
-    /// Overwrites or inserts a VMA with no checks, for the validator's tests to forge each kind of
-    /// corruption; nothing else may call it.
-    /// </summary>
-    internal void ForgeForTesting(int index, Vma vma, bool insert)
-    {
-        if (insert)
-            _vmas.Insert(index, vma);
-        else
-            _vmas[index] = vma;
-        _version++;
-    }
 
     // ---------------------------------------------------------------- internals
 

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Threading;
+using LargeFolios.BuddyAllocator;
 
 namespace LargeFolios.PageTables;
 
@@ -27,12 +28,14 @@ public readonly unsafe struct PmdSlot
     public bool CoversWhole(ulong address, ulong limit) => address == Start && limit - address == VirtualAddress.PmdSize;
 
     /// <summary>The PMD table the entry is in, whose descriptor holds the lock for it.</summary>
+    [LayerInterface]
     internal uint TablePfn { get; }
 
     /// <summary>The entry itself.</summary>
     internal Pte* Entry { get; }
 
     /// <summary>The entry as it is now.</summary>
+    [LayerInterface]
     internal Pte Current
     {
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
