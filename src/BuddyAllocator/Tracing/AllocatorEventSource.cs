@@ -21,8 +21,9 @@ namespace LargeFolios.BuddyAllocator;
 /// the name with a <c>*</c> prefix find it without a registered manifest.</para>
 /// <para>Hot events (every allocation, free, buddy split and merge) are Verbose. Call sites test
 /// <see cref="IsOn"/> first, one load and a branch when nobody listens; each event method then
-/// checks its own level and keyword and writes with <see cref="EventSource.WriteEventCore"/> from
-/// stack-allocated <see cref="EventSource.EventData"/>, so an enabled event allocates nothing either.
+/// checks its own level and keyword and writes its fields with <see cref="LayerEventSource"/>'s
+/// writers (<see cref="EventSource.WriteEventCore"/> from the stack), so an enabled event allocates
+/// nothing either.
 /// A build with <c>-p:AllocatorEvents=false</c> compiles every provider's events out
 /// (<c>NO_ALLOCATOR_EVENTS</c>); <c>bench/TracingOverheadBenchmarks</c> compares the two builds.</para>
 /// <para>Payload fields are named by <see cref="Fields"/>, the constants a reader compiles against
@@ -32,7 +33,7 @@ namespace LargeFolios.BuddyAllocator;
 [EventSource(Name = ProviderName)]
 [SuppressMessage("Performance", "CA1822:Mark members as static", Justification = "EventSource events are instance methods.")]
 [UnconditionalSuppressMessage("ReleaseTrimming", "IL2026", Justification = "Every payload is a primitive: nothing for the trimmer to remove.")]
-public sealed unsafe class AllocatorEventSource : EventSource
+public sealed class AllocatorEventSource : LayerEventSource
 {
     /// <summary>The provider name: organisation, then component, as ETW providers are named.</summary>
     public const string ProviderName = "LargeFolios-Allocator";
@@ -41,7 +42,6 @@ public sealed unsafe class AllocatorEventSource : EventSource
     public static readonly AllocatorEventSource Log = new();
 
     private AllocatorEventSource()
-        : base(EventSourceSettings.EtwManifestEventFormat)
     {
     }
 
@@ -146,7 +146,7 @@ public sealed unsafe class AllocatorEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.Buddy | Keywords.PerCpuCache))
             return;
-        WriteFolio(EventIds.FolioAllocated, arenaId, pfn, order, cpu, fromPerCpuCache);
+        Write(EventIds.FolioAllocated, arenaId, pfn, order, cpu, Flag(fromPerCpuCache));
     }
 
     /// <summary>A folio was freed. <paramref name="toPerCpuCache"/>: it joined a per-CPU list (else it went to the buddy core).</summary>
@@ -156,7 +156,7 @@ public sealed unsafe class AllocatorEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.Buddy | Keywords.PerCpuCache))
             return;
-        WriteFolio(EventIds.FolioFreed, arenaId, pfn, order, cpu, toPerCpuCache);
+        Write(EventIds.FolioFreed, arenaId, pfn, order, cpu, Flag(toPerCpuCache));
     }
 
     /// <summary>No block of <paramref name="order"/> was free, even after every per-CPU cache was drained.</summary>
@@ -166,11 +166,7 @@ public sealed unsafe class AllocatorEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Warning, Keywords.Buddy))
             return;
-        EventData* data = stackalloc EventData[3];
-        Set(data, &arenaId);
-        Set(data + 1, &order);
-        Set(data + 2, &freePages);
-        WriteEventCore(EventIds.AllocationFailed, 3, data);
+        Write(EventIds.AllocationFailed, arenaId, order, freePages);
     }
 
     /// <summary>The buddy core split a free block of <paramref name="fromOrder"/> to hand out <paramref name="toOrder"/> at <paramref name="pfn"/> (Linux <c>expand</c>); the upper halves stay free.</summary>
@@ -180,7 +176,7 @@ public sealed unsafe class AllocatorEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.Buddy))
             return;
-        WriteBlock(EventIds.BuddyBlockSplit, arenaId, pfn, fromOrder, toOrder);
+        Write(EventIds.BuddyBlockSplit, arenaId, pfn, fromOrder, toOrder);
     }
 
     /// <summary>A block freed at <paramref name="fromOrder"/> merged with its buddies into a free block of <paramref name="toOrder"/> at <paramref name="pfn"/>.</summary>
@@ -190,7 +186,7 @@ public sealed unsafe class AllocatorEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.Buddy))
             return;
-        WriteBlock(EventIds.BuddyBlockMerged, arenaId, pfn, fromOrder, toOrder);
+        Write(EventIds.BuddyBlockMerged, arenaId, pfn, fromOrder, toOrder);
     }
 
     /// <summary>
@@ -205,12 +201,7 @@ public sealed unsafe class AllocatorEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Informational, Keywords.Buddy))
             return;
-        EventData* data = stackalloc EventData[4];
-        Set(data, &arenaId);
-        Set(data + 1, &snapshot);
-        Set(data + 2, &order);
-        Set(data + 3, &freeBlocks);
-        WriteEventCore(EventIds.BuddyFreeArea, 4, data);
+        Write(EventIds.BuddyFreeArea, arenaId, snapshot, order, freeBlocks);
     }
 
     // ---------------------------------------------------------------- per-CPU caches
@@ -222,12 +213,7 @@ public sealed unsafe class AllocatorEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.PerCpuCache))
             return;
-        EventData* data = stackalloc EventData[4];
-        Set(data, &arenaId);
-        Set(data + 1, &cpu);
-        Set(data + 2, &order);
-        Set(data + 3, &blocks);
-        WriteEventCore(EventIds.PerCpuRefill, 4, data);
+        Write(EventIds.PerCpuRefill, arenaId, cpu, order, blocks);
     }
 
     /// <summary>A per-CPU cache returned <paramref name="pages"/> pages to the buddy core (Linux <c>free_pcppages_bulk</c>).</summary>
@@ -237,11 +223,7 @@ public sealed unsafe class AllocatorEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.PerCpuCache))
             return;
-        EventData* data = stackalloc EventData[3];
-        Set(data, &arenaId);
-        Set(data + 1, &cpu);
-        Set(data + 2, &pages);
-        WriteEventCore(EventIds.PerCpuDrain, 3, data);
+        Write(EventIds.PerCpuDrain, arenaId, cpu, pages);
     }
 
     // ---------------------------------------------------------------- folio split
@@ -253,15 +235,7 @@ public sealed unsafe class AllocatorEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Informational, Keywords.FolioSplit))
             return;
-        int isUniform = uniform ? 1 : 0;
-        EventData* data = stackalloc EventData[6];
-        Set(data, &arenaId);
-        Set(data + 1, &pfn);
-        Set(data + 2, &oldOrder);
-        Set(data + 3, &newOrder);
-        Set(data + 4, &folios);
-        Set(data + 5, &isUniform);
-        WriteEventCore(EventIds.FolioSplit, 6, data);
+        Write(EventIds.FolioSplit, arenaId, pfn, oldOrder, newOrder, folios, Flag(uniform));
     }
 
     /// <summary>
@@ -275,48 +249,6 @@ public sealed unsafe class AllocatorEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Informational, Keywords.FolioSplit))
             return;
-        EventData* data = stackalloc EventData[3];
-        Set(data, &arenaId);
-        Set(data + 1, &pfn);
-        Set(data + 2, &order);
-        WriteEventCore(EventIds.FolioSplitRefused, 3, data);
-    }
-
-    // ---------------------------------------------------------------- writing
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Set<T>(EventData* slot, T* value)
-        where T : unmanaged
-    {
-        // The whole slot, reserved word included: this module skips locals' zeroing, and ETW reads
-        // that word as the descriptor's type.
-        *slot = default;
-        slot->DataPointer = (nint)value;
-        slot->Size = sizeof(T);
-    }
-
-    [NonEvent]
-    private void WriteBlock(int eventId, int arenaId, uint pfn, int fromOrder, int toOrder)
-    {
-        EventData* data = stackalloc EventData[4];
-        Set(data, &arenaId);
-        Set(data + 1, &pfn);
-        Set(data + 2, &fromOrder);
-        Set(data + 3, &toOrder);
-        WriteEventCore(eventId, 4, data);
-    }
-
-    /// <summary>FolioAllocated and FolioFreed: an arena, a PFN, an order, a CPU and where the block came from or went.</summary>
-    [NonEvent]
-    private void WriteFolio(int eventId, int arenaId, uint pfn, int order, int cpu, bool perCpuCache)
-    {
-        int cached = perCpuCache ? 1 : 0;
-        EventData* data = stackalloc EventData[5];
-        Set(data, &arenaId);
-        Set(data + 1, &pfn);
-        Set(data + 2, &order);
-        Set(data + 3, &cpu);
-        Set(data + 4, &cached);
-        WriteEventCore(eventId, 5, data);
+        Write(EventIds.FolioSplitRefused, arenaId, pfn, order);
     }
 }

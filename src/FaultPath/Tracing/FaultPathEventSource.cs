@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics.Tracing;
 using System.Runtime.CompilerServices;
+using LargeFolios.BuddyAllocator;
 using LargeFolios.PageTables;
 
 namespace LargeFolios.FaultPath;
@@ -18,7 +19,7 @@ namespace LargeFolios.FaultPath;
 [EventSource(Name = ProviderName)]
 [SuppressMessage("Performance", "CA1822:Mark members as static", Justification = "EventSource events are instance methods.")]
 [UnconditionalSuppressMessage("ReleaseTrimming", "IL2026", Justification = "Every payload is a primitive or an enumeration: nothing for the trimmer to remove.")]
-public sealed unsafe class FaultPathEventSource : EventSource
+public sealed class FaultPathEventSource : LayerEventSource
 {
     /// <summary>The provider name.</summary>
     public const string ProviderName = "LargeFolios-FaultPath";
@@ -27,7 +28,6 @@ public sealed unsafe class FaultPathEventSource : EventSource
     public static readonly FaultPathEventSource Log = new();
 
     private FaultPathEventSource()
-        : base(EventSourceSettings.EtwManifestEventFormat)
     {
     }
 
@@ -123,14 +123,7 @@ public sealed unsafe class FaultPathEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Informational, Keywords.FolioSplit))
             return;
-        int why = (int)reason;
-        EventData* data = stackalloc EventData[5];
-        Set(data, &arenaId);
-        Set(data + 1, &pfn);
-        Set(data + 2, &order);
-        Set(data + 3, &newOrder);
-        Set(data + 4, &why);
-        WriteEventCore(EventIds.FolioSplitRefused, 5, data);
+        Write(EventIds.FolioSplitRefused, arenaId, pfn, order, newOrder, (int)reason);
     }
 
     /// <summary>A large folio joined the deferred-split queue (Linux <c>deferred_split_folio</c>); <paramref name="partiallyMapped"/>: because it is partially mapped (else a new PMD THP the underused shrinker may split).</summary>
@@ -140,13 +133,7 @@ public sealed unsafe class FaultPathEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.FolioSplit))
             return;
-        int partially = partiallyMapped ? 1 : 0;
-        EventData* data = stackalloc EventData[4];
-        Set(data, &arenaId);
-        Set(data + 1, &pfn);
-        Set(data + 2, &order);
-        Set(data + 3, &partially);
-        WriteEventCore(EventIds.DeferredSplitQueued, 4, data);
+        Write(EventIds.DeferredSplitQueued, arenaId, pfn, order, Flag(partiallyMapped));
     }
 
     /// <summary>The deferred-split shrinker ran (Linux <c>deferred_split_scan</c>): folios taken off the queue, split, and put back; the queue's length after.</summary>
@@ -156,13 +143,7 @@ public sealed unsafe class FaultPathEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Informational, Keywords.FolioSplit))
             return;
-        EventData* data = stackalloc EventData[5];
-        Set(data, &arenaId);
-        Set(data + 1, &scanned);
-        Set(data + 2, &split);
-        Set(data + 3, &requeued);
-        Set(data + 4, &queueLength);
-        WriteEventCore(EventIds.DeferredSplitScan, 5, data);
+        Write(EventIds.DeferredSplitScan, arenaId, scanned, split, requeued, queueLength);
     }
 
     // ---------------------------------------------------------------- faults
@@ -175,13 +156,7 @@ public sealed unsafe class FaultPathEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.Faults))
             return;
-        int how = (int)access;
-        EventData* data = stackalloc EventData[4];
-        Set(data, &arenaId);
-        Set(data + 1, &spaceId);
-        Set(data + 2, &address);
-        Set(data + 3, &how);
-        WriteEventCore(EventIds.FaultStart, 4, data);
+        Write(EventIds.FaultStart, arenaId, spaceId, address, (int)access);
     }
 
     /// <summary>
@@ -197,16 +172,7 @@ public sealed unsafe class FaultPathEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.Faults))
             return;
-        int what = (int)kind;
-        EventData* data = stackalloc EventData[7];
-        Set(data, &arenaId);
-        Set(data + 1, &spaceId);
-        Set(data + 2, &address);
-        Set(data + 3, &what);
-        Set(data + 4, &order);
-        Set(data + 5, &ordersTried);
-        Set(data + 6, &fallbacks);
-        WriteEventCore(EventIds.FaultStop, 7, data);
+        Write(EventIds.FaultStop, arenaId, spaceId, address, (int)kind, order, ordersTried, fallbacks);
     }
 
     /// <summary>A fault's folio allocation of <paramref name="order"/> failed and it falls back to a lower order (<c>anon_fault_fallback</c> / <c>thp_fault_fallback</c>).</summary>
@@ -216,12 +182,7 @@ public sealed unsafe class FaultPathEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.Faults))
             return;
-        EventData* data = stackalloc EventData[4];
-        Set(data, &arenaId);
-        Set(data + 1, &spaceId);
-        Set(data + 2, &address);
-        Set(data + 3, &order);
-        WriteEventCore(EventIds.FaultFallback, 4, data);
+        Write(EventIds.FaultFallback, arenaId, spaceId, address, order);
     }
 
     // ---------------------------------------------------------------- mmap, munmap, madvise
@@ -233,14 +194,7 @@ public sealed unsafe class FaultPathEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Informational, Keywords.Syscalls))
             return;
-        ulong flags = (ulong)protection;
-        EventData* data = stackalloc EventData[5];
-        Set(data, &arenaId);
-        Set(data + 1, &spaceId);
-        Set(data + 2, &start);
-        Set(data + 3, &length);
-        Set(data + 4, &flags);
-        WriteEventCore(EventIds.Mmap, 5, data);
+        Write(EventIds.Mmap, arenaId, spaceId, start, length, (ulong)protection);
     }
 
     /// <summary>munmap of [<paramref name="start"/>, +<paramref name="length"/>): <paramref name="pagesZapped"/> resident pages unmapped.</summary>
@@ -250,13 +204,7 @@ public sealed unsafe class FaultPathEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Informational, Keywords.Syscalls))
             return;
-        EventData* data = stackalloc EventData[5];
-        Set(data, &arenaId);
-        Set(data + 1, &spaceId);
-        Set(data + 2, &start);
-        Set(data + 3, &length);
-        Set(data + 4, &pagesZapped);
-        WriteEventCore(EventIds.Munmap, 5, data);
+        Write(EventIds.Munmap, arenaId, spaceId, start, length, pagesZapped);
     }
 
     /// <summary>madvise of [<paramref name="start"/>, +<paramref name="length"/>) with <paramref name="advice"/>; <paramref name="pagesZapped"/>: the address space's resident anonymous pages before minus after (dontneed's zapped pages; free's pages remapped to the zero page; 0 for populate, which runs beside other faults).</summary>
@@ -266,25 +214,6 @@ public sealed unsafe class FaultPathEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Informational, Keywords.Syscalls))
             return;
-        int what = (int)advice;
-        EventData* data = stackalloc EventData[6];
-        Set(data, &arenaId);
-        Set(data + 1, &spaceId);
-        Set(data + 2, &start);
-        Set(data + 3, &length);
-        Set(data + 4, &what);
-        Set(data + 5, &pagesZapped);
-        WriteEventCore(EventIds.Madvise, 6, data);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Set<T>(EventData* slot, T* value)
-        where T : unmanaged
-    {
-        // The whole slot, reserved word included: this module skips locals' zeroing, and ETW reads
-        // that word as the descriptor's type.
-        *slot = default;
-        slot->DataPointer = (nint)value;
-        slot->Size = sizeof(T);
+        Write(EventIds.Madvise, arenaId, spaceId, start, length, (int)advice, pagesZapped);
     }
 }

@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics.Tracing;
 using System.Runtime.CompilerServices;
+using LargeFolios.BuddyAllocator;
 
 namespace LargeFolios.PageTables;
 
@@ -14,7 +15,7 @@ namespace LargeFolios.PageTables;
 [EventSource(Name = ProviderName)]
 [SuppressMessage("Performance", "CA1822:Mark members as static", Justification = "EventSource events are instance methods.")]
 [UnconditionalSuppressMessage("ReleaseTrimming", "IL2026", Justification = "Every payload is a primitive: nothing for the trimmer to remove.")]
-public sealed unsafe class PageTableEventSource : EventSource
+public sealed class PageTableEventSource : LayerEventSource
 {
     /// <summary>The provider name.</summary>
     public const string ProviderName = "LargeFolios-PageTables";
@@ -23,7 +24,6 @@ public sealed unsafe class PageTableEventSource : EventSource
     public static readonly PageTableEventSource Log = new();
 
     private PageTableEventSource()
-        : base(EventSourceSettings.EtwManifestEventFormat)
     {
     }
 
@@ -83,7 +83,7 @@ public sealed unsafe class PageTableEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.PageTables))
             return;
-        WriteTable(EventIds.PageTableAllocated, arenaId, spaceId, pfn, tablePages);
+        Write(EventIds.PageTableAllocated, arenaId, spaceId, pfn, tablePages);
     }
 
     /// <summary>A page-table page of address space <paramref name="spaceId"/> was freed; <paramref name="tablePages"/> is their count after.</summary>
@@ -93,7 +93,7 @@ public sealed unsafe class PageTableEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Verbose, Keywords.PageTables))
             return;
-        WriteTable(EventIds.PageTableFreed, arenaId, spaceId, pfn, tablePages);
+        Write(EventIds.PageTableFreed, arenaId, spaceId, pfn, tablePages);
     }
 
     /// <summary>The PMD leaf at <paramref name="address"/> became a PTE table (Linux <c>__split_huge_pmd</c>); <paramref name="kind"/> says what it mapped.</summary>
@@ -103,34 +103,6 @@ public sealed unsafe class PageTableEventSource : EventSource
     {
         if (!IsEnabled(EventLevel.Informational, Keywords.PageTables))
             return;
-        int value = (int)kind;
-        EventData* data = stackalloc EventData[4];
-        Set(data, &arenaId);
-        Set(data + 1, &spaceId);
-        Set(data + 2, &address);
-        Set(data + 3, &value);
-        WriteEventCore(EventIds.PmdSplit, 4, data);
-    }
-
-    [NonEvent]
-    private void WriteTable(int eventId, int arenaId, int spaceId, uint pfn, long tablePages)
-    {
-        EventData* data = stackalloc EventData[4];
-        Set(data, &arenaId);
-        Set(data + 1, &spaceId);
-        Set(data + 2, &pfn);
-        Set(data + 3, &tablePages);
-        WriteEventCore(eventId, 4, data);
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Set<T>(EventData* slot, T* value)
-        where T : unmanaged
-    {
-        // The whole slot, reserved word included: this module skips locals' zeroing, and ETW reads
-        // that word as the descriptor's type.
-        *slot = default;
-        slot->DataPointer = (nint)value;
-        slot->Size = sizeof(T);
+        Write(EventIds.PmdSplit, arenaId, spaceId, address, (int)kind);
     }
 }
