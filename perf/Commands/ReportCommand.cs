@@ -9,7 +9,8 @@ namespace LargeFolios.Folios.Commands;
 
 /// <summary>
 /// <c>folios report FILE.nettrace [--plot FILE.png] [--arena ID]</c>: reads a trace of the
-/// <c>LargeFolios-Allocator</c> provider and prints what it says (<see cref="TraceReport"/>), and
+/// library's providers (<c>LargeFolios-Allocator</c>, <c>LargeFolios-PageTables</c>,
+/// <c>LargeFolios-FaultPath</c>) and prints what it says (<see cref="TraceReport"/>), and
 /// with <c>--plot</c> draws the order histogram and the free areas over time (<see cref="TracePlot"/>).
 /// Exit 0; 2 when the trace cannot be read or the plot cannot be written, with one line on
 /// standard error that names the file and the problem.
@@ -28,7 +29,7 @@ internal static class ReportCommand
     {
         ArgumentNullException.ThrowIfNull(console);
         ArgumentNullException.ThrowIfNull(error);
-        var file = new Argument<FileInfo>("FILE") { Description = "The .nettrace file (dotnet-trace collect --providers LargeFolios-Allocator:0x3F:5)." };
+        var file = new Argument<FileInfo>("FILE") { Description = $"The .nettrace file (folios trace, or dotnet-trace collect --providers {TraceProviders.DotnetTraceArgument})." };
         var plot = new Option<FileInfo?>("--plot") { Description = "Also draw the order histogram and the free pages per order over time into this PNG." };
         var arena = new Option<int?>("--arena") { Description = "Only this arena's events (a trace of several arenas mixes them)." };
         var command = new Command("report", "Report on an allocator trace: folio orders, faults and their latency, splits, per-CPU caches, page tables, free areas.")

@@ -6,7 +6,6 @@ using System.Diagnostics.Tracing;
 using System.IO;
 using System.Linq;
 using System.Threading.Tasks;
-using LargeFolios.BuddyAllocator;
 using LargeFolios.Folios.Cli;
 using LargeFolios.Folios.Policies;
 using LargeFolios.Folios.Tracing;
@@ -16,7 +15,7 @@ namespace LargeFolios.Folios.Commands;
 
 /// <summary>
 /// <c>folios trace WORKLOAD</c>: <c>folios run</c>'s workload with an EventPipe session on the
-/// LargeFolios-Allocator provider, written to a <c>.nettrace</c> file for <c>folios report</c>,
+/// library's providers (LargeFolios-Allocator, LargeFolios-PageTables, LargeFolios-FaultPath), written to a <c>.nettrace</c> file for <c>folios report</c>,
 /// PerfView or TraceEvent. By default the workload runs in a child process started suspended, so
 /// the session sees it from its first event, as <c>dotnet-trace collect -- CMD</c> does;
 /// <c>--in-process</c> traces this process instead.
@@ -37,11 +36,11 @@ internal static class TraceCommand
             HelpName = "FILE",
             DefaultValueFactory = _ => new FileInfo("folios.nettrace"),
         };
-        var keywords = new Option<EventKeywords>("--keywords", "-k")
+        var keywords = new Option<TraceKeyword>("--keywords", "-k")
         {
-            Description = "The provider's keywords: " + TraceKeywords.Syntax + " [default: all].",
+            Description = "The subsystems to trace, across the three providers: " + TraceKeywords.Syntax + " [default: all].",
             HelpName = "KEYWORDS",
-            DefaultValueFactory = _ => LargeFoliosEventSource.AllKeywords,
+            DefaultValueFactory = _ => TraceKeyword.All,
             CustomParser = ParseKeywords,
         };
         var level = new Option<EventLevel>("--level", "-l")
@@ -146,13 +145,13 @@ internal static class TraceCommand
         return ExitCodes.Usage;
     }
 
-    private static EventKeywords ParseKeywords(ArgumentResult result)
+    private static TraceKeyword ParseKeywords(ArgumentResult result)
     {
         string text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
-        if (TraceKeywords.TryParse(text, out EventKeywords keywords, out string? error))
+        if (TraceKeywords.TryParse(text, out TraceKeyword keywords, out string? error))
             return keywords;
         result.AddError($"--keywords: {error}.");
-        return 0;
+        return TraceKeyword.None;
     }
 
     private static EventLevel ParseLevel(ArgumentResult result)

@@ -3,8 +3,8 @@ using System.Collections.Generic;
 namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>
-/// What a <c>.nettrace</c> of the <c>LargeFolios-Allocator</c> provider says, aggregated: events by
-/// type, folios by order and over time, faults and their latencies, splits, page tables, mappings,
+/// What a <c>.nettrace</c> of the library's providers (<c>LargeFolios-Allocator</c>,
+/// <c>LargeFolios-PageTables</c>, <c>LargeFolios-FaultPath</c>) says, aggregated: events by type, folios by order and over time, faults and their latencies, splits, page tables, mappings,
 /// and the buddy allocator's free areas at each snapshot. <see cref="Load"/> reads one; the report
 /// and the plot only read this.
 /// </summary>
@@ -25,8 +25,8 @@ internal sealed class AllocatorTrace
     /// <summary>When the last counted event was written.</summary>
     public double EndMs { get; init; }
 
-    /// <summary>The provider's events counted, by event name (FolioAllocated, FaultStart...).</summary>
-    public required Tally<string> EventsByName { get; init; }
+    /// <summary>The providers' events counted, by provider and event name (LargeFolios-FaultPath, FaultStart): two providers may name an event alike.</summary>
+    public required Tally<(string Provider, string Event)> EventsByName { get; init; }
 
     /// <summary>Folios allocated and freed, per order and over time; failures; buddy splits and merges.</summary>
     public required AllocationStats Allocations { get; init; }
@@ -51,7 +51,7 @@ internal sealed class AllocatorTrace
 
     /// <summary>
     /// What the reader of the report must know before trusting it: events the session lost, errors
-    /// the provider itself reported, a trace without the provider's events. Empty when all is well.
+    /// a provider itself reported, a trace without any of the providers' events. Empty when all is well.
     /// </summary>
     public required IReadOnlyList<string> Warnings { get; init; }
 

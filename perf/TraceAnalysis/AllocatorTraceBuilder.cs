@@ -1,37 +1,40 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
-using System.Reflection;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
+using LargeFolios.PageTables;
 using Microsoft.Diagnostics.Tracing;
-using Ids = LargeFolios.BuddyAllocator.LargeFoliosEventSource.EventIds;
+using AllocatorFields = LargeFolios.BuddyAllocator.AllocatorEventSource.Fields;
+using AllocatorIds = LargeFolios.BuddyAllocator.AllocatorEventSource.EventIds;
+using FaultPathFields = LargeFolios.FaultPath.FaultPathEventSource.Fields;
+using FaultPathIds = LargeFolios.FaultPath.FaultPathEventSource.EventIds;
+using PageTableFields = LargeFolios.PageTables.PageTableEventSource.Fields;
+using PageTableIds = LargeFolios.PageTables.PageTableEventSource.EventIds;
 
 namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>
-/// Folds the provider's events, one at a time and in trace order, into an <see cref="AllocatorTrace"/>.
-/// Fields are read by name from the trace's own metadata; events are told apart by id, which the
-/// provider keeps stable across versions.
+/// Folds the library's events (<see cref="TraceProviders"/>), one at a time and in trace order,
+/// into an <see cref="AllocatorTrace"/>. Fields are read by name from the trace's own metadata,
+/// through each provider's <c>Fields</c> constants; events are told apart by provider and id, which
+/// each provider keeps stable across versions.
 /// </summary>
 internal sealed class AllocatorTraceBuilder
 {
-    // The provider's names for its ids, from the same constants it writes with.
-    private static readonly Dictionary<int, string> s_eventNames = typeof(Ids)
-        .GetFields(BindingFlags.Public | BindingFlags.Static)
-        .Where(field => field.IsLiteral && field.FieldType == typeof(int))
-        .ToDictionary(field => (int)field.GetRawConstantValue()!, field => field.Name);
-
     // EventSource's self-description, sent with the events in a manifest-format provider.
     private const int ManifestEventId = 0xFFFE;
 
     // EventSource's EventSourceMessage: errors the provider reports about itself.
     private const int MessageEventId = 0;
 
+    // EventSourceMessage's one field; EventSource names it, not the library.
+    private const string MessageField = "message";
+
     private readonly string _path;
     private readonly int? _arenaFilter;
     private readonly SortedSet<int> _arenas = [];
-    private readonly Tally<string> _eventsByName = new();
+    private readonly Tally<(string Provider, string Event)> _eventsByName = new();
     private readonly AllocationStats _allocations = new();
     private readonly PerCpuCacheStats _perCpu = new();
     private readonly FaultStats _faults = new();
@@ -39,7 +42,7 @@ internal sealed class AllocatorTraceBuilder
     private readonly PageTableStats _pageTables = new();
     private readonly MappingStats _mappings = new();
     private readonly Dictionary<(int ArenaId, long Number), (double TimeMs, SortedDictionary<int, long> FreeBlocks)> _snapshots = [];
-    private readonly List<string> _providerMessages = [];
+    private readonly List<(string Provider, string Message)> _providerMessages = [];
     private double _startMs = double.NaN;
     private double _endMs = double.NaN;
 
@@ -50,10 +53,11 @@ internal sealed class AllocatorTraceBuilder
         _arenaFilter = arenaFilter;
     }
 
-    /// <summary>Takes one event of any provider; only <see cref="LargeFoliosEventSource.ProviderName"/>'s count.</summary>
+    /// <summary>Takes one event of any provider; only the library's providers' count.</summary>
     public void Add(TraceEvent data)
     {
-        if (data.ProviderName != LargeFoliosEventSource.ProviderName)
+        string provider = data.ProviderName;
+        if (!TraceProviders.IsLibraryProvider(provider))
             return;
 
         int id = (int)data.ID;
@@ -63,12 +67,14 @@ internal sealed class AllocatorTraceBuilder
         {
             // EventSource's own channel: "ERROR: Exception in Command Processing..." when the
             // provider failed to enable, which would otherwise look like an idle workload.
-            _providerMessages.Add(data.PayloadByName("message") as string ?? data.FormattedMessage ?? "(no message)");
+            _providerMessages.Add((provider, data.PayloadByName(MessageField) as string ?? data.FormattedMessage ?? "(no message)"));
             return;
         }
 
-        // Every event of the provider names its arena; one newer than this reader may not.
-        int? arenaId = s_eventNames.ContainsKey(id) || data.PayloadIndex("arenaId") >= 0 ? data.Int32("arenaId") : null;
+        // Every event of the three providers names its arena; one newer than this reader may not.
+        string? name = TraceProviders.EventName(provider, id);
+        string arenaField = ArenaIdField(provider);
+        int? arenaId = name is not null || data.PayloadIndex(arenaField) >= 0 ? data.Int32(arenaField) : null;
         if (arenaId is int arena)
             _arenas.Add(arena);
         if (_arenaFilter is int only && arenaId != only)
@@ -78,8 +84,19 @@ internal sealed class AllocatorTraceBuilder
         if (double.IsNaN(_startMs))
             _startMs = timeMs;
         _endMs = timeMs;
-        _eventsByName.Add(s_eventNames.GetValueOrDefault(id) ?? data.EventName);
-        Fold(id, data, arenaId ?? 0, timeMs);
+        _eventsByName.Add((provider, name ?? data.EventName));
+        switch (provider)
+        {
+            case AllocatorEventSource.ProviderName:
+                FoldAllocator(id, data, arenaId ?? 0, timeMs);
+                break;
+            case PageTableEventSource.ProviderName:
+                FoldPageTables(id, data);
+                break;
+            case FaultPathEventSource.ProviderName:
+                FoldFaultPath(id, data, arenaId ?? 0, timeMs);
+                break;
+        }
     }
 
     /// <summary>The trace so far, with warnings for <paramref name="eventsLost"/>, <paramref name="doubt"/> and anything else amiss.</summary>
@@ -104,113 +121,145 @@ internal sealed class AllocatorTraceBuilder
         Warnings = Warnings(eventsLost, doubt),
     };
 
-    private void Fold(int id, TraceEvent data, int arenaId, double timeMs)
+    private static string ArenaIdField(string provider) => provider switch
+    {
+        PageTableEventSource.ProviderName => PageTableFields.ArenaId,
+        FaultPathEventSource.ProviderName => FaultPathFields.ArenaId,
+        _ => AllocatorFields.ArenaId,
+    };
+
+    private void FoldAllocator(int id, TraceEvent data, int arenaId, double timeMs)
     {
         switch (id)
         {
-            case Ids.FolioAllocated:
-                int order = data.Order("order");
+            case AllocatorIds.FolioAllocated:
+                int order = data.Order(AllocatorFields.Order);
                 _allocations.AllocatedByOrder.Add(order);
                 _allocations.Timeline.Add(timeMs, order);
                 _perCpu.Allocations++;
-                if (data.Flag("fromPerCpuCache"))
+                if (data.Flag(AllocatorFields.FromPerCpuCache))
                     _perCpu.AllocationHits++;
                 break;
-            case Ids.FolioFreed:
-                _allocations.FreedByOrder.Add(data.Order("order"));
+            case AllocatorIds.FolioFreed:
+                _allocations.FreedByOrder.Add(data.Order(AllocatorFields.Order));
                 _perCpu.Frees++;
-                if (data.Flag("toPerCpuCache"))
+                if (data.Flag(AllocatorFields.ToPerCpuCache))
                     _perCpu.FreeHits++;
                 break;
-            case Ids.AllocationFailed:
-                _allocations.FailedByOrder.Add(data.Order("order"));
+            case AllocatorIds.AllocationFailed:
+                _allocations.FailedByOrder.Add(data.Order(AllocatorFields.Order));
                 break;
-            case Ids.BuddyBlockSplit:
+            case AllocatorIds.BuddyBlockSplit:
                 _allocations.BlockSplits++;
                 break;
-            case Ids.BuddyBlockMerged:
+            case AllocatorIds.BuddyBlockMerged:
                 _allocations.BlockMerges++;
                 break;
-            case Ids.BuddyFreeArea:
-                AddFreeArea(arenaId, data.Int64("snapshot"), timeMs, data.Order("order"), data.Int64("freeBlocks"));
+            case AllocatorIds.BuddyFreeArea:
+                AddFreeArea(arenaId, data.Int64(AllocatorFields.Snapshot), timeMs, data.Order(AllocatorFields.Order), data.Int64(AllocatorFields.FreeBlocks));
                 break;
-            case Ids.PerCpuRefill:
+            case AllocatorIds.PerCpuRefill:
                 _perCpu.Refills++;
-                _perCpu.RefilledBlocks += data.Int64("blocks");
+                _perCpu.RefilledBlocks += data.Int64(AllocatorFields.Blocks);
                 break;
-            case Ids.PerCpuDrain:
+            case AllocatorIds.PerCpuDrain:
                 _perCpu.Drains++;
-                _perCpu.DrainedPages += data.Int64("pages");
+                _perCpu.DrainedPages += data.Int64(AllocatorFields.Pages);
                 break;
-            case Ids.FolioSplit:
-                _splits.ByOrders.Add((data.Order("oldOrder"), data.Order("newOrder")));
-                _splits.FoliosProduced += data.Int64("folios");
-                if (data.Flag("uniform"))
+            case AllocatorIds.FolioSplit:
+                _splits.ByOrders.Add((data.Order(AllocatorFields.OldOrder), data.Order(AllocatorFields.NewOrder)));
+                _splits.FoliosProduced += data.Int64(AllocatorFields.Folios);
+                if (data.Flag(AllocatorFields.Uniform))
                     _splits.Uniform++;
                 else
                     _splits.NonUniform++;
                 break;
-            case Ids.FolioSplitRefused:
-                _splits.Refusals.Add((FolioSplitRefusal)data.Int32("reason"));
+            case AllocatorIds.FolioSplitRefused:
+                _splits.ArenaOrderOneRefusals++;   // the one split the arena itself refuses: an anonymous folio to order 1
                 break;
-            case Ids.DeferredSplitQueued:
-                _splits.DeferredQueued++;
-                if (data.Flag("partiallyMapped"))
-                    _splits.DeferredQueuedPartiallyMapped++;
-                break;
-            case Ids.DeferredSplitScan:
-                _splits.DeferredScans++;
-                _splits.DeferredScanned += data.Int64("scanned");
-                _splits.DeferredSplit += data.Int64("split");
-                _splits.DeferredRequeued += data.Int64("requeued");
-                _splits.DeferredQueueLength = data.Int64("queueLength");
-                break;
-            case Ids.PageTableAllocated:
+            default:
+                break;   // an event newer than this reader: counted by name, nothing more to say
+        }
+    }
+
+    private void FoldPageTables(int id, TraceEvent data)
+    {
+        switch (id)
+        {
+            case PageTableIds.PageTableAllocated:
                 _pageTables.Allocated++;
-                _pageTables.PeakTablePages = Math.Max(_pageTables.PeakTablePages, data.Int64("tablePages"));
+                _pageTables.PeakTablePages = Math.Max(_pageTables.PeakTablePages, data.Int64(PageTableFields.TablePages));
                 break;
-            case Ids.PageTableFreed:
+            case PageTableIds.PageTableFreed:
                 _pageTables.Freed++;
                 break;
-            case Ids.PmdSplit:
-                if (data.Int32("kind") == 0)
+            case PageTableIds.PmdSplit:
+                if (data.EnumValue<PmdSplitKind>(PageTableFields.Kind) == PmdSplitKind.Folio)
                     _pageTables.PmdSplitsOfThp++;
                 else
                     _pageTables.PmdSplitsOfHugeZeroPage++;
                 break;
-            case Ids.FaultStart:
-                if (data.Flag("write"))
+            default:
+                break;   // an event newer than this reader: counted by name, nothing more to say
+        }
+    }
+
+    private void FoldFaultPath(int id, TraceEvent data, int arenaId, double timeMs)
+    {
+        switch (id)
+        {
+            case FaultPathIds.FolioSplitRefused:
+                _splits.Refusals.Add(data.EnumValue<FolioSplitRefusal>(FaultPathFields.Reason));
+                break;
+            case FaultPathIds.DeferredSplitQueued:
+                _splits.DeferredQueued++;
+                if (data.Flag(FaultPathFields.PartiallyMapped))
+                    _splits.DeferredQueuedPartiallyMapped++;
+                break;
+            case FaultPathIds.DeferredSplitScan:
+                _splits.DeferredScans++;
+                _splits.DeferredScanned += data.Int64(FaultPathFields.Scanned);
+                _splits.DeferredSplit += data.Int64(FaultPathFields.Split);
+                _splits.DeferredRequeued += data.Int64(FaultPathFields.Requeued);
+                _splits.DeferredQueueLength = data.Int64(FaultPathFields.QueueLength);
+                break;
+            case FaultPathIds.FaultStart:
+                if (data.EnumValue<FaultAccess>(FaultPathFields.Access) == FaultAccess.Write)
                     _faults.WriteFaults++;
                 else
                     _faults.ReadFaults++;
-                _faults.Pairs.Start(data.ThreadID, arenaId, data.Int32("spaceId"), data.UInt64("address"), timeMs);
+                _faults.Pairs.Start(data.ThreadID, arenaId, data.Int32(FaultPathFields.SpaceId), data.UInt64(FaultPathFields.Address), timeMs);
                 break;
-            case Ids.FaultStop:
-                var kind = (FaultKind)data.Int32("kind");
-                int mapped = data.Order("order");
+            case FaultPathIds.FaultStop:
+                FaultKind kind = data.EnumValue<FaultKind>(FaultPathFields.Kind);
+                int mapped = data.Order(FaultPathFields.Order);
                 _faults.ByKind.Add(kind);
                 _faults.ByKindAndOrder.Add((kind, mapped));
-                _faults.Pairs.Stop(data.ThreadID, arenaId, data.Int32("spaceId"), data.UInt64("address"), timeMs, kind, mapped);
+                _faults.Pairs.Stop(data.ThreadID, arenaId, data.Int32(FaultPathFields.SpaceId), data.UInt64(FaultPathFields.Address), timeMs, kind, mapped);
                 break;
-            case Ids.FaultFallback:
-                _faults.FallbacksByOrder.Add(data.Order("order"));
+            case FaultPathIds.FaultFallback:
+                _faults.FallbacksByOrder.Add(data.Order(FaultPathFields.Order));
                 break;
-            case Ids.Mmap:
+            case FaultPathIds.Mmap:
+                long length = data.Int64(FaultPathFields.Length);   // no mapping spans 2^63 bytes: a longer one is damage
+                VmaFlags protection = data.EnumValue<VmaFlags>(FaultPathFields.Protection);
                 _mappings.Mmaps++;
-                _mappings.MmapBytes += data.UInt64("length");
+                _mappings.MmapBytes += (ulong)length;
+                _mappings.MmapsByProtection.Add(protection);
+                _mappings.MmapBytesByProtection.Add(protection, length);
                 break;
-            case Ids.Munmap:
+            case FaultPathIds.Munmap:
                 _mappings.Munmaps++;
-                _mappings.MunmapBytes += data.UInt64("length");
-                _mappings.MunmapPagesZapped += data.Int64("pagesZapped");
+                _mappings.MunmapBytes += data.UInt64(FaultPathFields.Length);
+                _mappings.MunmapPagesZapped += data.Int64(FaultPathFields.PagesZapped);
                 break;
-            case Ids.Madvise:
-                var advice = (MadviseAdvice)data.Int32("advice");
+            case FaultPathIds.Madvise:
+                MadviseAdvice advice = data.EnumValue<MadviseAdvice>(FaultPathFields.Advice);
                 _mappings.MadviseCalls.Add(advice);
-                _mappings.MadvisePagesZapped.Add(advice, data.Int64("pagesZapped"));
+                _mappings.MadvisePagesZapped.Add(advice, data.Int64(FaultPathFields.PagesZapped));
                 break;
             default:
-                break;   // an event newer than this reader: counted by name above, nothing more to say
+                break;   // an event newer than this reader: counted by name, nothing more to say
         }
     }
 
@@ -232,10 +281,10 @@ internal sealed class AllocatorTraceBuilder
             warnings.Add(doubt);
         if (eventsLost > 0)
             warnings.Add($"the session lost {eventsLost} events (its buffers overflowed): every count below is a lower bound");
-        foreach (string message in _providerMessages.Distinct())
-            warnings.Add($"{LargeFoliosEventSource.ProviderName} reported: {message}");
+        foreach ((string provider, string message) in _providerMessages.Distinct())
+            warnings.Add($"{provider} reported: {message}");
         if (_arenas.Count == 0)
-            warnings.Add($"no {LargeFoliosEventSource.ProviderName} events: was the provider enabled (--providers {LargeFoliosEventSource.ProviderName}:0x3F:5)?");
+            warnings.Add($"no events of {string.Join(", ", TraceProviders.Names)}: were the providers enabled (--providers {TraceProviders.DotnetTraceArgument})?");
         else if (_arenaFilter is int only && !_arenas.Contains(only))
             warnings.Add($"no events from arena {only}; the trace has arena{(_arenas.Count == 1 ? "" : "s")} {string.Join(", ", _arenas)}");
         return warnings;

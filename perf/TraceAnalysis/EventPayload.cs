@@ -1,6 +1,7 @@
 using System;
 using System.Globalization;
 using System.IO;
+using System.Linq;
 using LargeFolios.BuddyAllocator;
 using Microsoft.Diagnostics.Tracing;
 
@@ -8,7 +9,9 @@ namespace LargeFolios.Folios.TraceAnalysis;
 
 /// <summary>
 /// Typed reads of an event's fields by name. The trace's own metadata names the fields, so a field
-/// that is missing means a trace from another version of the provider, and says so.
+/// that is missing means a trace from another version of the provider, and says so. A value no
+/// provider writes (an order no arena has, a number none of the library's enumerations defines)
+/// is damage, and says which event and field hold it.
 /// </summary>
 internal static class EventPayload
 {
@@ -53,6 +56,20 @@ internal static class EventPayload
         return (int)order;
     }
 
+    /// <summary>
+    /// The field as one of the library's enumerations, which the providers write as their integer
+    /// values; for a <see cref="FlagsAttribute"/> enumeration, any combination of its defined bits.
+    /// </summary>
+    /// <exception cref="InvalidDataException">No such field, or a value <typeparamref name="TEnum"/> does not define.</exception>
+    public static TEnum EnumValue<TEnum>(this TraceEvent data, string field)
+        where TEnum : struct, Enum
+    {
+        long value = Int64(data, field);
+        if (!Defined<TEnum>.Holds(value))
+            throw new InvalidDataException($"event {Name(data)} has {field} {value}, not a {typeof(TEnum).Name} ({Defined<TEnum>.Description})");
+        return (TEnum)Enum.ToObject(typeof(TEnum), value);
+    }
+
     private static object Value(TraceEvent data, string field)
     {
         try
@@ -67,7 +84,7 @@ internal static class EventPayload
     }
 
     private static InvalidDataException Missing(TraceEvent data, string field) =>
-        new($"event {Name(data)} has no {field} field: a trace from another version of {LargeFoliosEventSource.ProviderName}?");
+        new($"event {Name(data)} has no {field} field: a trace from another version of {data.ProviderName}?");
 
     private static InvalidDataException Mistyped(TraceEvent data, string field, object value) =>
         new($"event {Name(data)} has a {value.GetType().Name} in its {field} field, not a number");
@@ -75,5 +92,25 @@ internal static class EventPayload
     private static InvalidDataException OutOfRange(TraceEvent data, string field, object value) =>
         new($"event {Name(data)} has {field} {value}, out of range for the field");
 
-    private static string Name(TraceEvent data) => $"{data.EventName} (id {(int)data.ID})";
+    // Ids are only unique within a provider: the name says whose event it is, in the provider's own
+    // words (TraceEvent names a Start/Stop event by its task and opcode).
+    private static string Name(TraceEvent data) =>
+        $"{data.ProviderName}/{TraceProviders.EventName(data.ProviderName, (int)data.ID) ?? data.EventName} (id {(int)data.ID})";
+
+    /// <summary>The values <typeparamref name="TEnum"/> defines, worked out once per enumeration.</summary>
+    private static class Defined<TEnum>
+        where TEnum : struct, Enum
+    {
+        private static readonly long[] s_values = [.. Enum.GetValues<TEnum>().Select(value => Convert.ToInt64(value, CultureInfo.InvariantCulture)).Order()];
+        private static readonly bool s_flags = typeof(TEnum).IsDefined(typeof(FlagsAttribute), inherit: false);
+        private static readonly long s_bits = s_values.Aggregate(0L, (bits, value) => bits | value);
+
+        /// <summary>What the enumeration allows, for the error message: its values, or its bits.</summary>
+        public static string Description => s_flags
+            ? $"expected a combination of the bits 0x{s_bits:X}"
+            : $"expected one of {string.Join(", ", s_values)}";
+
+        /// <summary>Whether <paramref name="value"/> is a defined value, or for flags made of defined bits only.</summary>
+        public static bool Holds(long value) => s_flags ? value >= 0 && (value & ~s_bits) == 0 : Array.BinarySearch(s_values, value) >= 0;
+    }
 }

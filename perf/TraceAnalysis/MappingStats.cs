@@ -1,4 +1,5 @@
 using LargeFolios.FaultPath;
+using LargeFolios.PageTables;
 
 namespace LargeFolios.Folios.TraceAnalysis;
 
@@ -11,6 +12,12 @@ internal sealed class MappingStats
     /// <summary>Bytes they mapped.</summary>
     public ulong MmapBytes { get; set; }
 
+    /// <summary>mmap calls by protection (their VM_READ, VM_WRITE and VM_EXEC bits).</summary>
+    public Tally<VmaFlags> MmapsByProtection { get; } = new();
+
+    /// <summary>Bytes mapped, by protection.</summary>
+    public Tally<VmaFlags> MmapBytesByProtection { get; } = new();
+
     /// <summary>munmap calls (Munmap).</summary>
     public long Munmaps { get; set; }
 
@@ -20,7 +27,7 @@ internal sealed class MappingStats
     /// <summary>Resident pages they zapped.</summary>
     public long MunmapPagesZapped { get; set; }
 
-    /// <summary>madvise calls, by advice (Madvise); an advice this build does not name keeps its number.</summary>
+    /// <summary>madvise calls, by advice (Madvise).</summary>
     public Tally<MadviseAdvice> MadviseCalls { get; } = new();
 
     /// <summary>Pages zapped per advice: dontneed's unmapped pages, free's pages remapped to the zero page.</summary>

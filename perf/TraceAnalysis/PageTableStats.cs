@@ -12,9 +12,9 @@ internal sealed class PageTableStats
     /// <summary>The most table pages one tree held at once, as the events report it after each allocation.</summary>
     public long PeakTablePages { get; set; }
 
-    /// <summary>PMD-mapped THPs split into PTE tables (PmdSplit kind 0).</summary>
+    /// <summary>PMD-mapped THPs split into PTE tables (PmdSplit of kind Folio).</summary>
     public long PmdSplitsOfThp { get; set; }
 
-    /// <summary>Huge-zero-page PMD mappings split into PTE tables (PmdSplit kind 1).</summary>
+    /// <summary>Huge-zero-page PMD mappings split into PTE tables (PmdSplit of kind HugeZeroPage).</summary>
     public long PmdSplitsOfHugeZeroPage { get; set; }
 }

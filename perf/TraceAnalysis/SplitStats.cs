@@ -1,4 +1,4 @@
-using LargeFolios.BuddyAllocator;
+using LargeFolios.FaultPath;
 
 namespace LargeFolios.Folios.TraceAnalysis;
 
@@ -21,8 +21,18 @@ internal sealed class SplitStats
     /// <summary>Folios the splits produced.</summary>
     public long FoliosProduced { get; set; }
 
-    /// <summary>Splits refused, by reason (FolioSplitRefused); a reason this build does not name keeps its number.</summary>
+    /// <summary>Splits of mapped folios the fault path refused, by reason (its FolioSplitRefused).</summary>
     public Tally<FolioSplitRefusal> Refusals { get; } = new();
+
+    /// <summary>
+    /// Splits the arena itself refused (the allocator's FolioSplitRefused): an anonymous folio to
+    /// order 1, whose deferred-split list would live in the next folio's head. The fault path
+    /// refuses that order before it asks, so these come from callers of the arena's own split.
+    /// </summary>
+    public long ArenaOrderOneRefusals { get; set; }
+
+    /// <summary>Every refusal, the fault path's and the arena's.</summary>
+    public long RefusalsTotal => Refusals.Total + ArenaOrderOneRefusals;
 
     /// <summary>Folios queued for deferred split (DeferredSplitQueued).</summary>
     public long DeferredQueued { get; set; }

@@ -2,8 +2,8 @@ using System;
 using System.Collections.Generic;
 using System.Globalization;
 using System.Linq;
-using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
+using LargeFolios.PageTables;
 using Spectre.Console;
 
 namespace LargeFolios.Folios.TraceAnalysis;
@@ -42,7 +42,10 @@ internal static class TraceReport
         string arenas = trace.ArenaFilter is int only
             ? $"arena {only} (of {Join(trace.Arenas)})"
             : trace.Arenas.Count == 1 ? $"arena {Join(trace.Arenas)}" : $"arenas {Join(trace.Arenas)}";
-        console.MarkupLine($"[bold]{Markup.Escape(trace.Path)}[/]: {Count(trace.EventsByName.Total)} {LargeFoliosEventSource.ProviderName} events " +
+        // Every provider, those without events too: a zero says which one the session left out.
+        string perProvider = string.Join(", ", TraceProviders.Names.Select(provider =>
+            $"{provider} {Count(trace.EventsByName.Where(pair => pair.Key.Provider == provider).Sum(pair => pair.Value))}"));
+        console.MarkupLine($"[bold]{Markup.Escape(trace.Path)}[/]: {Count(trace.EventsByName.Total)} events ({Markup.Escape(perProvider)}) " +
             $"over {Milliseconds(trace.DurationMs)}, {Markup.Escape(arenas)}");
         foreach (string warning in trace.Warnings)
             console.MarkupLine($"[yellow]warning:[/] {Markup.Escape(warning)}");
@@ -53,9 +56,14 @@ internal static class TraceReport
         Section(console, "Events by type");
         if (Empty(console, trace.EventsByName.Total, "no events"))
             return;
-        Table table = NewTable("Event", "Count");
-        foreach ((string name, long count) in trace.EventsByName.OrderByDescending(pair => pair.Value).ThenBy(pair => pair.Key, StringComparer.Ordinal))
-            table.AddRow(name, Count(count));
+        Table table = NewTable("Event", "Provider", "Count");
+        table.Columns[1].LeftAligned();   // a name, not a number
+        foreach (((string provider, string name), long count) in trace.EventsByName
+            .OrderByDescending(pair => pair.Value).ThenBy(pair => pair.Key.Event, StringComparer.Ordinal).ThenBy(pair => pair.Key.Provider, StringComparer.Ordinal))
+        {
+            table.AddRow(name, provider, Count(count));
+        }
+
         console.Write(table);
     }
 
@@ -158,7 +166,7 @@ internal static class TraceReport
     {
         Section(console, "Folio splits");
         SplitStats splits = trace.Splits;
-        if (Empty(console, splits.ByOrders.Total + splits.Refusals.Total + splits.DeferredQueued + splits.DeferredScans, "no folio split, refused or deferred"))
+        if (Empty(console, splits.ByOrders.Total + splits.RefusalsTotal + splits.DeferredQueued + splits.DeferredScans, "no folio split, refused or deferred"))
             return;
 
         if (splits.ByOrders.Total > 0)
@@ -175,11 +183,13 @@ internal static class TraceReport
             console.MarkupLine("No folio split.");
         }
 
-        if (splits.Refusals.Total > 0)
+        if (splits.RefusalsTotal > 0)
         {
             Table refusals = NewTable("Refused because", "Splits");
             foreach ((FolioSplitRefusal reason, long count) in splits.Refusals)
                 refusals.AddRow(RefusalName(reason), Count(count));
+            if (splits.ArenaOrderOneRefusals > 0)
+                refusals.AddRow("order 1 (arena)", Count(splits.ArenaOrderOneRefusals));
             console.Write(refusals);
         }
         else
@@ -232,7 +242,8 @@ internal static class TraceReport
             return;
 
         Table table = NewTable("Call", "Calls", "Bytes", "Pages zapped");
-        table.AddRow("mmap", Count(mappings.Mmaps), Bytes(mappings.MmapBytes), "");
+        foreach ((VmaFlags protection, long calls) in mappings.MmapsByProtection)
+            table.AddRow($"mmap {ProtectionName(protection)}", Count(calls), Bytes((ulong)mappings.MmapBytesByProtection[protection]), "");
         table.AddRow("munmap", Count(mappings.Munmaps), Bytes(mappings.MunmapBytes), Count(mappings.MunmapPagesZapped));
         foreach ((MadviseAdvice advice, long calls) in mappings.MadviseCalls)
             table.AddRow($"madvise {AdviceName(advice)}", Count(calls), "", Count(mappings.MadvisePagesZapped[advice]));
@@ -290,9 +301,18 @@ internal static class TraceReport
         return table;
     }
 
-    private static string KindName(FaultKind kind) => Enum.IsDefined(kind) ? kind.ToString() : $"kind {(int)kind}";
+    // The reader refuses values the enumerations do not define, so every kind, advice and reason has a name.
+    private static string KindName(FaultKind kind) => kind.ToString();
 
-    private static string AdviceName(MadviseAdvice advice) => Enum.IsDefined(advice) ? advice.ToString().ToLowerInvariant() : $"advice {(int)advice}";
+    private static string AdviceName(MadviseAdvice advice) => advice.ToString().ToLowerInvariant();
+
+    /// <summary>As /proc/PID/maps writes it, <c>rw-</c>; then the THP bits mmap also takes (HugePage, NoHugePage), by name.</summary>
+    private static string ProtectionName(VmaFlags protection)
+    {
+        string rwx = $"{((protection & VmaFlags.Read) != 0 ? 'r' : '-')}{((protection & VmaFlags.Write) != 0 ? 'w' : '-')}{((protection & VmaFlags.Exec) != 0 ? 'x' : '-')}";
+        VmaFlags other = protection & ~(VmaFlags.Read | VmaFlags.Write | VmaFlags.Exec);
+        return other == VmaFlags.None ? rwx : $"{rwx} ({other})";
+    }
 
     private static string RefusalName(FolioSplitRefusal reason) => reason switch
     {
@@ -301,7 +321,7 @@ internal static class TraceReport
         FolioSplitRefusal.NotMapped => "mapped nowhere",
         FolioSplitRefusal.NoMemory => "no memory for a PTE table",
         FolioSplitRefusal.Frozen => "the freeze lost a race",
-        _ => $"reason {(int)reason}",
+        _ => reason.ToString(),   // one the library added after this list
     };
 
     private static string Plural(long count, string noun) => $"{Count(count)} {noun}{(count == 1 ? "" : "s")}";

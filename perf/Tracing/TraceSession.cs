@@ -1,18 +1,22 @@
 using System;
 using System.Diagnostics;
+using System.Diagnostics.Tracing;
 using System.IO;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using LargeFolios.BuddyAllocator;
+using LargeFolios.FaultPath;
+using LargeFolios.PageTables;
 using Microsoft.Diagnostics.NETCore.Client;
 
 namespace LargeFolios.Folios.Tracing;
 
 /// <summary>
-/// Collects a <c>.nettrace</c> of the LargeFolios-Allocator provider, either of this process or of
-/// a child process, through the runtime's diagnostic port (Microsoft.Diagnostics.NETCore.Client,
-/// the library dotnet-trace is built on).
+/// Collects a <c>.nettrace</c> of the library's providers (LargeFolios-Allocator,
+/// LargeFolios-PageTables, LargeFolios-FaultPath), either of this process or of a child process,
+/// through the runtime's diagnostic port (Microsoft.Diagnostics.NETCore.Client, the library
+/// dotnet-trace is built on).
 /// </summary>
 /// <remarks>
 /// A child is started suspended (<c>DOTNET_DefaultDiagnosticPortSuspend=1</c>: the runtime waits
@@ -44,9 +48,10 @@ internal static class TraceSession
         await using FileStream output = CreateOutput(settings.OutputPath);   // only once there is a session to fill it
         Task copy = session.EventStream.CopyToAsync(output);
 
-        // The runtime enables the provider before the start command returns; the wait only guards
+        // The runtime enables the providers before the start command returns; the wait only guards
         // against a provider that refused the session (it would log why to the trace).
-        SpinWait.SpinUntil(() => LargeFoliosEventSource.Log.IsEnabled(), TimeSpan.FromSeconds(5));
+        EventSource[] sources = [.. settings.Providers.Select(provider => Source(provider.Provider))];
+        SpinWait.SpinUntil(() => sources.All(source => source.IsEnabled()), TimeSpan.FromSeconds(5));
         try
         {
             return workload();
@@ -94,6 +99,15 @@ internal static class TraceSession
             throw new TraceSessionException($"could not trace the child process {process.Id}: {failure.Message}{DiagnosticsHint()}", failure);
         }
     }
+
+    /// <summary>This process's instance of the provider named <paramref name="provider"/>, created now if the workload has not yet.</summary>
+    private static EventSource Source(string provider) => provider switch
+    {
+        AllocatorEventSource.ProviderName => AllocatorEventSource.Log,
+        PageTableEventSource.ProviderName => PageTableEventSource.Log,
+        FaultPathEventSource.ProviderName => FaultPathEventSource.Log,
+        _ => throw new ArgumentOutOfRangeException(nameof(provider), provider, "Not one of the library's providers."),
+    };
 
     /// <summary>What can go wrong between starting a child and reading its first event: none of it is the workload's doing.</summary>
     private static bool IsSessionFailure(Exception failure) =>

@@ -52,7 +52,7 @@ internal static class WorkloadRunner
         progress?.Plan(slices.Sum(s => s.Pages) * options.Iterations);
 
         // Traced, the buddy allocator's free areas every few milliseconds: folios report plots them over time.
-        using Timer? snapshots = LargeFoliosEventSource.Log.IsEnabled()
+        using Timer? snapshots = AllocatorEventSource.Log.IsEnabled()
             ? new Timer(static state => ((Arena)state!).TraceFreeAreas(), arena, TimeSpan.Zero, SnapshotInterval)
             : null;
 

@@ -6,6 +6,7 @@ using System.Threading;
 using System.Threading.Tasks;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
+using LargeFolios.PageTables;
 using Microsoft.Diagnostics.NETCore.Client;
 using Xunit;
 
@@ -13,15 +14,29 @@ namespace LargeFolios.Folios.Tests;
 
 /// <summary>
 /// Two real traces, made once for the <see cref="ReportEventPipeCollection"/>: one of a small
-/// workload whose every effect is known and recorded here from the allocator's own counters, and
-/// one of a session that saw none of the provider's events.
+/// workload whose every effect is known and recorded here from the allocator's own counters, with
+/// all three of the library's providers enabled, and one of a session that saw none of their events.
 /// </summary>
 public sealed class ReportTraceFixture : IAsyncLifetime
 {
     private const ulong KiB = 1024, MiB = 1024 * KiB, Page = 4 * KiB;
 
-    // 1 GiB-aligned user addresses, as the scenarios use: one region per policy.
-    private const ulong MthpRegion = 0x4000_0000, SmallRegion = 0x8000_0000, PmdRegion = 0xC000_0000;
+    /// <summary>The workload's regions, 1 GiB-aligned user addresses as the scenarios use, one per policy: 4 MiB under 64K mTHP.</summary>
+    public const ulong MthpRegion = 0x4000_0000;
+
+    /// <summary>64 KiB under 16K mTHP.</summary>
+    public const ulong SmallRegion = 0x8000_0000;
+
+    /// <summary>2 MiB under PMD THP.</summary>
+    public const ulong PmdRegion = 0xC000_0000;
+
+    // Every keyword of each provider, as folios trace --keywords all enables them.
+    private static readonly (string Name, EventKeywords Keywords, EventSource? Source)[] s_libraryProviders =
+    [
+        (AllocatorEventSource.ProviderName, AllocatorEventSource.AllKeywords, AllocatorEventSource.Log),
+        (PageTableEventSource.ProviderName, PageTableEventSource.AllKeywords, PageTableEventSource.Log),
+        (FaultPathEventSource.ProviderName, FaultPathEventSource.AllKeywords, FaultPathEventSource.Log),
+    ];
 
     private readonly string _directory = Path.Combine(Path.GetTempPath(), $"folios-report-{Environment.ProcessId}-{Guid.NewGuid():N}");
 
@@ -61,6 +76,9 @@ public sealed class ReportTraceFixture : IAsyncLifetime
     /// </summary>
     public int NonUniformSplits { get; private set; }
 
+    /// <summary>The order of the anonymous folio the arena refused to split to order 1 (the arena's own refusal, not the fault path's).</summary>
+    public const int ArenaRefusedOrder = 3;
+
     /// <summary>The mTHP split counter over every order.</summary>
     public long SplitsOfAnyOrder { get; private set; }
 
@@ -70,9 +88,10 @@ public sealed class ReportTraceFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         System.IO.Directory.CreateDirectory(_directory);
-        await RecordAsync(TracePath, LargeFoliosEventSource.ProviderName, RunWorkload);
-        await RecordAsync(EmptySessionPath, "LargeFolios-NoSuchProvider", () => { });
+        await RecordAsync(TracePath, s_libraryProviders, RunWorkload);
+        await RecordAsync(EmptySessionPath, [(Name: "LargeFolios-NoSuchProvider", Keywords: (EventKeywords)(-1), Source: null)], () => { });
     }
+
 
     public Task DisposeAsync()
     {
@@ -80,14 +99,18 @@ public sealed class ReportTraceFixture : IAsyncLifetime
         return Task.CompletedTask;
     }
 
-    private static async Task RecordAsync(string path, string provider, Action workload)
+    private static async Task RecordAsync(string path, (string Name, EventKeywords Keywords, EventSource? Source)[] providers, Action workload)
     {
-        var providers = new[] { new EventPipeProvider(provider, EventLevel.Verbose, (long)LargeFoliosEventSource.AllKeywords) };
         await using FileStream file = File.Create(path);
-        using EventPipeSession session = new DiagnosticsClient(Environment.ProcessId).StartEventPipeSession(providers, requestRundown: false);
+        using EventPipeSession session = new DiagnosticsClient(Environment.ProcessId).StartEventPipeSession(
+            providers.Select(provider => new EventPipeProvider(provider.Name, EventLevel.Verbose, (long)provider.Keywords)), requestRundown: false);
         Task copy = session.EventStream.CopyToAsync(file);
-        if (provider == LargeFoliosEventSource.ProviderName)
-            Assert.True(SpinWait.SpinUntil(() => LargeFoliosEventSource.Log.IsEnabled(), TimeSpan.FromSeconds(10)), "the session never enabled the provider");
+        foreach ((string name, _, EventSource? source) in providers)
+        {
+            if (source is not null)
+                Assert.True(SpinWait.SpinUntil(source.IsEnabled, TimeSpan.FromSeconds(10)), $"the session never enabled {name}");
+        }
+
         workload();
         await session.StopAsync(CancellationToken.None);
         await copy;
@@ -134,6 +157,12 @@ public sealed class ReportTraceFixture : IAsyncLifetime
                 SplitsOfAnyOrder = machine.MthpStats.NonZero().Where(stat => stat.Item == MthpStatItem.Split).Sum(stat => stat.Value);
             }
         }
+
+        // The arena's own refusal: the fault path refuses order 1 before it asks (the 16 above), so
+        // only a caller of the arena's split meets this one.
+        Folio anonymous = arena.Allocate(ArenaRefusedOrder, FolioKind.Anonymous);
+        Assert.Throws<OrderOneFolioException>(() => arena.SplitUniform(anonymous, 1));
+        arena.Free(anonymous);
 
         arena.DrainPerCpuCaches();
         arena.TraceFreeAreas();

@@ -2,6 +2,7 @@ using System.Linq;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
 using LargeFolios.Folios.TraceAnalysis;
+using LargeFolios.PageTables;
 using Xunit;
 
 namespace LargeFolios.Folios.Tests;
@@ -110,9 +111,12 @@ public sealed class ReportTraceTests(ReportTraceFixture fixture)
         Assert.Equal(fixture.NonUniformSplits, splits.NonUniform);
         Assert.True(splits.NonUniform > 0);
 
-        // debugfs asks again for each of the folio's 16 pages, and each ask is refused.
+        // debugfs asks again for each of the folio's 16 pages, and the fault path refuses each ask
+        // before the arena sees it; the arena refuses the one anonymous folio split straight to order 1.
         Assert.Equal(16, splits.Refusals[FolioSplitRefusal.InvalidOrder]);
         Assert.Equal(16, splits.Refusals.Total);
+        Assert.Equal(1, splits.ArenaOrderOneRefusals);
+        Assert.Equal(17, splits.RefusalsTotal);
 
         // The PMD THP joins the queue when it is mapped (for the underused shrinker); the 64K
         // folio when half of it is zapped.
@@ -132,6 +136,8 @@ public sealed class ReportTraceTests(ReportTraceFixture fixture)
         MappingStats mappings = _trace.Mappings;
         Assert.Equal(3, mappings.Mmaps);
         Assert.Equal((4UL << 20) + (64UL << 10) + (2UL << 20), mappings.MmapBytes);
+        Assert.Equal(3, mappings.MmapsByProtection[VmaFlags.Read | VmaFlags.Write]);   // mmap's default
+        Assert.Equal((long)mappings.MmapBytes, mappings.MmapBytesByProtection[VmaFlags.Read | VmaFlags.Write]);
         Assert.Equal((1L, 256UL << 10, 64L), (mappings.Munmaps, mappings.MunmapBytes, mappings.MunmapPagesZapped));
         Assert.Equal(1, mappings.MadviseCalls[MadviseAdvice.DontNeed]);
         Assert.Equal(8, mappings.MadvisePagesZapped[MadviseAdvice.DontNeed]);
@@ -151,12 +157,25 @@ public sealed class ReportTraceTests(ReportTraceFixture fixture)
     [Fact]
     public void Events_by_type_match_the_sections()
     {
-        Tally<string> events = _trace.EventsByName;
-        Assert.Equal(fixture.Faults, events["FaultStart"]);
-        Assert.Equal(fixture.Faults, events["FaultStop"]);
-        Assert.Equal(fixture.Allocations, events["FolioAllocated"]);
-        Assert.Equal(_trace.FreeAreas.Sum(snapshot => snapshot.FreeBlocks.Count), events["BuddyFreeArea"]);
-        Assert.Equal(0, events["EventSourceMessage"]);
+        Tally<(string Provider, string Event)> events = _trace.EventsByName;
+        Assert.Equal(fixture.Faults, events[(FaultPathEventSource.ProviderName, "FaultStart")]);
+        Assert.Equal(fixture.Faults, events[(FaultPathEventSource.ProviderName, "FaultStop")]);
+        Assert.Equal(fixture.Allocations, events[(AllocatorEventSource.ProviderName, "FolioAllocated")]);
+        Assert.Equal(_trace.FreeAreas.Sum(snapshot => snapshot.FreeBlocks.Count), events[(AllocatorEventSource.ProviderName, "BuddyFreeArea")]);
+        Assert.Equal(_trace.PageTables.Allocated, events[(PageTableEventSource.ProviderName, "PageTableAllocated")]);
+        Assert.DoesNotContain(events.Keys, key => key.Event == "EventSourceMessage");
+    }
+
+    [Fact]
+    public void Every_provider_wrote_events_and_each_keeps_its_own_ids()
+    {
+        var providers = _trace.EventsByName.Keys.Select(key => key.Provider).Distinct().Order(System.StringComparer.Ordinal).ToArray();
+        Assert.Equal([AllocatorEventSource.ProviderName, FaultPathEventSource.ProviderName, PageTableEventSource.ProviderName], providers);
+
+        // Both providers have a FolioSplitRefused, id 11: the fault path's 16 and the arena's one stay apart.
+        Assert.Equal(AllocatorEventSource.EventIds.FolioSplitRefused, FaultPathEventSource.EventIds.FolioSplitRefused);
+        Assert.Equal(16, _trace.EventsByName[(FaultPathEventSource.ProviderName, "FolioSplitRefused")]);
+        Assert.Equal(1, _trace.EventsByName[(AllocatorEventSource.ProviderName, "FolioSplitRefused")]);
     }
 
     [Fact]
@@ -183,6 +202,7 @@ public sealed class ReportTraceTests(ReportTraceFixture fixture)
         Assert.Equal(0, empty.EventsByName.Total);
         Assert.Empty(empty.Arenas);
         string warning = Assert.Single(empty.Warnings);
-        Assert.Contains("no LargeFolios-Allocator events", warning);
+        Assert.Equal("no events of LargeFolios-Allocator, LargeFolios-PageTables, LargeFolios-FaultPath: were the providers enabled " +
+            "(--providers LargeFolios-Allocator:0x7:5,LargeFolios-PageTables:0x1:5,LargeFolios-FaultPath:0x7:5)?", warning);
     }
 }

@@ -1,22 +1,32 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics.Tracing;
 using System.IO;
 using System.Linq;
 using LargeFolios.BuddyAllocator;
+using LargeFolios.FaultPath;
 using LargeFolios.Folios.Cli;
+using LargeFolios.Folios.Tracing;
+using LargeFolios.PageTables;
+using Microsoft.Diagnostics.NETCore.Client;
 using Microsoft.Diagnostics.Tracing;
 using Xunit;
-using Ids = LargeFolios.BuddyAllocator.LargeFoliosEventSource.EventIds;
+using AllocatorIds = LargeFolios.BuddyAllocator.AllocatorEventSource.EventIds;
+using FaultPathIds = LargeFolios.FaultPath.FaultPathEventSource.EventIds;
+using PageTableIds = LargeFolios.PageTables.PageTableEventSource.EventIds;
 
 namespace LargeFolios.Folios.Tests;
 
 /// <summary>
 /// <c>folios trace</c>: the child process started suspended and traced from its first event, the
-/// in-process session, the keyword and level filters, and bad arguments.
+/// in-process session, the keywords translated to the three providers' own and the level, and bad
+/// arguments.
 /// </summary>
 [Collection(TraceCollection.Name)]
 public sealed class TraceCommandTests : IDisposable
 {
+    private const string Allocator = AllocatorEventSource.ProviderName, PageTables = PageTableEventSource.ProviderName, FaultPath = FaultPathEventSource.ProviderName;
+
     private readonly string _directory = Directory.CreateTempSubdirectory("folios-trace-").FullName;
 
     public void Dispose() => Directory.Delete(_directory, recursive: true);
@@ -34,17 +44,23 @@ public sealed class TraceCommandTests : IDisposable
 
         // 16M written in order under 64K mTHP: 256 faults, each a 64K folio, none missed.
         Assert.NotEqual(Environment.ProcessId, events[0].ProcessId);
-        Assert.Equal(256, events.Count(e => e.Id == Ids.FaultStart));
-        List<Traced> stops = events.Where(e => e.Id == Ids.FaultStop).ToList();
+        Assert.Equal(256, events.Count(e => e.Is(FaultPath, FaultPathIds.FaultStart)));
+        List<Traced> stops = events.Where(e => e.Is(FaultPath, FaultPathIds.FaultStop)).ToList();
         Assert.Equal(256, stops.Count);
-        Assert.All(stops, e => Assert.Equal(4, e.Int("order")));
-        Assert.Equal(256, events.Count(e => e.Id == Ids.FolioAllocated && e.Int("order") == 4));
+        Assert.All(stops, e => Assert.Equal(4, e.Int(FaultPathEventSource.Fields.Order)));
+        Assert.Equal(256, events.Count(e => e.Is(Allocator, AllocatorIds.FolioAllocated) && e.Int(AllocatorEventSource.Fields.Order) == 4));
         Assert.Equal(
-            events.Where(e => e.Id == Ids.FolioAllocated).Sum(e => 1L << e.Int("order")),
-            events.Where(e => e.Id == Ids.FolioFreed).Sum(e => 1L << e.Int("order")));   // the child tore everything down
+            events.Where(e => e.Is(Allocator, AllocatorIds.FolioAllocated)).Sum(e => 1L << e.Int(AllocatorEventSource.Fields.Order)),
+            events.Where(e => e.Is(Allocator, AllocatorIds.FolioFreed)).Sum(e => 1L << e.Int(AllocatorEventSource.Fields.Order)));   // the child tore everything down
 
         // Free-area snapshots: the first when the arena was made under the session, the last after the drain.
-        Assert.True(events.Where(e => e.Id == Ids.BuddyFreeArea).Select(e => e.Long("snapshot")).Distinct().Count() >= 2);
+        Assert.True(events.Where(e => e.Is(Allocator, AllocatorIds.BuddyFreeArea)).Select(e => e.Long(AllocatorEventSource.Fields.Snapshot)).Distinct().Count() >= 2);
+
+        // Every provider is in the session: the page tables the faults needed, and their teardown.
+        int tables = events.Count(e => e.Is(PageTables, PageTableIds.PageTableAllocated));
+        Assert.True(tables > 0);
+        Assert.Equal(tables, events.Count(e => e.Is(PageTables, PageTableIds.PageTableFreed)));
+        Assert.Equal([Allocator, FaultPath, PageTables], events.Select(e => e.Provider).Distinct().Order(StringComparer.Ordinal));
     }
 
     [Fact]
@@ -58,8 +74,9 @@ public sealed class TraceCommandTests : IDisposable
         Assert.Contains("folios trace sequential", run.Output, StringComparison.Ordinal);   // the run's report
         List<Traced> events = Read(path);
         Assert.Equal(Environment.ProcessId, events[0].ProcessId);
-        int arena = events.First(e => e.Id == Ids.FaultStop).Int("arenaId");
-        Assert.Equal(256, events.Count(e => e.Id == Ids.FaultStop && e.Int("arenaId") == arena));
+        int arena = events.First(e => e.Is(FaultPath, FaultPathIds.FaultStop)).Int(FaultPathEventSource.Fields.ArenaId);
+        Assert.Equal(256, events.Count(e => e.Is(FaultPath, FaultPathIds.FaultStop) && e.Int(FaultPathEventSource.Fields.ArenaId) == arena));
+        Assert.Contains(events, e => e.Is(PageTables, PageTableIds.PageTableAllocated) && e.Int(PageTableEventSource.Fields.ArenaId) == arena);
     }
 
     [Fact]
@@ -72,17 +89,63 @@ public sealed class TraceCommandTests : IDisposable
         Assert.True(run.ExitCode == ExitCodes.Success, run.Error);
         List<Traced> events = Read(path);
 
-        // Informational: the faults (Verbose) are left out; mmap, munmap and madvise (Informational,
-        // Madvise) are in; nothing of the other keywords is.
-        Assert.DoesNotContain(events, e => e.Id is Ids.FaultStart or Ids.FaultStop or Ids.FolioAllocated or Ids.BuddyFreeArea or Ids.FolioSplit);
-        Assert.Contains(events, e => e.Id == Ids.Mmap);
-        Assert.Contains(events, e => e.Id == Ids.Munmap);
-        Assert.Contains(events, e => e.Id == Ids.Madvise);
+        // Only the fault path's provider is enabled; at Informational its faults (Verbose) are left
+        // out and mmap, munmap and madvise (Informational, Syscalls) are in.
+        Assert.All(events, e => Assert.Equal(FaultPath, e.Provider));
+        Assert.DoesNotContain(events, e => e.Id is FaultPathIds.FaultStart or FaultPathIds.FaultStop or FaultPathIds.FaultFallback);
+        Assert.Contains(events, e => e.Id == FaultPathIds.Mmap);
+        Assert.Contains(events, e => e.Id == FaultPathIds.Munmap);
+        Assert.Contains(events, e => e.Id == FaultPathIds.Madvise);
+    }
+
+    [Fact]
+    public void Faults_alone_enable_only_the_fault_paths_faults_keyword()
+    {
+        string path = Path.Combine(_directory, "faults-only.nettrace");
+
+        CliRun run = FoliosCli.Run("trace", "sequential", "--size", "16M", "--policy", "64K", "-o", path, "--keywords", "faults");
+
+        Assert.True(run.ExitCode == ExitCodes.Success, run.Error);
+        List<Traced> events = Read(path);
+        Assert.All(events, e => Assert.Equal(FaultPath, e.Provider));
+        Assert.All(events, e => Assert.True(e.Id is FaultPathIds.FaultStart or FaultPathIds.FaultStop or FaultPathIds.FaultFallback, $"event {e.Id}"));
+        Assert.Equal(256, events.Count(e => e.Id == FaultPathIds.FaultStop));
+    }
+
+    [Theory]
+    [InlineData("faults", "LargeFolios-FaultPath:0x1")]
+    [InlineData("syscalls", "LargeFolios-FaultPath:0x2")]
+    [InlineData("madvise,faults", "LargeFolios-FaultPath:0x3")]
+    [InlineData("pagetables", "LargeFolios-PageTables:0x1")]
+    [InlineData("buddy,percpu", "LargeFolios-Allocator:0x3")]
+    [InlineData("split", "LargeFolios-Allocator:0x4 LargeFolios-FaultPath:0x4")]
+    [InlineData("0x11", "LargeFolios-Allocator:0x1 LargeFolios-FaultPath:0x1")]
+    [InlineData("all", "LargeFolios-Allocator:0x7 LargeFolios-PageTables:0x1 LargeFolios-FaultPath:0x7")]
+    [InlineData("0x3F", "LargeFolios-Allocator:0x7 LargeFolios-PageTables:0x1 LargeFolios-FaultPath:0x7")]
+    public void Keywords_become_each_providers_own_and_a_provider_without_any_is_left_out(string keywords, string expected)
+    {
+        Assert.True(TraceKeywords.TryParse(keywords, out TraceKeyword parsed, out string? error), error);
+        var settings = new TraceSettings("unused.nettrace", parsed, EventLevel.Informational, Stacks: false, BufferMegabytes: 16);
+
+        EventPipeSessionConfiguration configuration = settings.ToConfiguration();
+
+        Assert.Equal(expected, string.Join(" ", configuration.Providers.Select(provider => $"{provider.Name}:0x{provider.Keywords:X}")));
+        Assert.All(configuration.Providers, provider => Assert.Equal(EventLevel.Informational, provider.EventLevel));
+    }
+
+    [Fact]
+    public void All_is_every_keyword_of_every_provider()
+    {
+        Assert.Equal(
+            [(Allocator, AllocatorEventSource.AllKeywords), (PageTables, PageTableEventSource.AllKeywords), (FaultPath, FaultPathEventSource.AllKeywords)],
+            TraceKeywords.ForProviders(TraceKeyword.All).Select(provider => (provider.Provider, provider.Keywords)));
     }
 
     [Theory]
     [InlineData("--keywords", "pages", "\"pages\" is not a keyword")]
-    [InlineData("--keywords", "0x100", "not a mask of the provider's keywords")]
+    [InlineData("--keywords", "0x100", "not a mask of the trace keywords")]
+    [InlineData("--keywords", "0x40", "not a mask of the trace keywords; expected bits of 0x3F")]
+    [InlineData("--keywords", "0", "not a mask of the trace keywords")]
     [InlineData("--level", "loud", "\"loud\" is not a level")]
     [InlineData("--buffer", "0", "--buffer")]
     public void Bad_trace_options_are_usage_errors_that_name_the_value(string option, string value, string message)
@@ -131,9 +194,11 @@ public sealed class TraceCommandTests : IDisposable
         Assert.False(File.Exists(path));
     }
 
-    /// <summary>One event of the provider, its payload by field name.</summary>
-    private sealed record Traced(int Id, int ProcessId, Dictionary<string, object> Payload)
+    /// <summary>One event of the library's providers, its payload by field name.</summary>
+    private sealed record Traced(string Provider, int Id, int ProcessId, Dictionary<string, object> Payload)
     {
+        public bool Is(string provider, int id) => Provider == provider && Id == id;
+
         public int Int(string field) => Convert.ToInt32(Payload[field], System.Globalization.CultureInfo.InvariantCulture);
 
         public long Long(string field) => Convert.ToInt64(Payload[field], System.Globalization.CultureInfo.InvariantCulture);
@@ -145,12 +210,12 @@ public sealed class TraceCommandTests : IDisposable
         using var source = new EventPipeEventSource(path);
         source.Dynamic.All += e =>
         {
-            if (e.ProviderName != LargeFoliosEventSource.ProviderName || (int)e.ID == 0xFFFE)
+            if (e.ProviderName is not (Allocator or PageTables or FaultPath) || (int)e.ID == 0xFFFE)
                 return;
             var payload = new Dictionary<string, object>();
             for (int i = 0; i < e.PayloadNames.Length; i++)
                 payload[e.PayloadNames[i]] = e.PayloadValue(i);
-            events.Add(new Traced((int)e.ID, e.ProcessID, payload));
+            events.Add(new Traced(e.ProviderName, (int)e.ID, e.ProcessID, payload));
         };
         source.Process();
         return events;
