@@ -6,7 +6,7 @@ using LargeFolios.Folios.Cli;
 namespace LargeFolios.Folios.Commands;
 
 /// <summary>
-/// <c>folios replay FILE</c>: runs a scenario (DESIGN.md section 7) through the fault path and prints
+/// <c>folios replay FILE</c>: runs a scenario (docs/scenario-format.md) through the fault path and prints
 /// what its <c>dump</c> and <c>stats</c> lines print, exactly as Linux 6.18 would: plain text, no
 /// decoration, byte for byte what the scenario's .expected file holds. Exit 0; 1 when a command
 /// fails (an access outside every mapping); 2 when a line is malformed or the file unreadable.

@@ -10,7 +10,7 @@ using Spectre.Console;
 namespace LargeFolios.Folios.Commands;
 
 /// <summary>
-/// <c>folios scale</c>: DESIGN.md's multi-thread anchor (<see cref="ScalingRun"/>), threads each
+/// <c>folios scale</c>: the multi-thread anchor of docs/design.md section 8 (<see cref="ScalingRun"/>), threads each
 /// populating their own slice of one address space by write faults, with real zeroing; prints
 /// the total throughput and the speed-up over one thread per order and thread count.
 /// </summary>

@@ -11,7 +11,7 @@ namespace LargeFolios.Folios.Scaling;
 
 /// <summary>
 /// <c>folios scale</c>'s measurement: N threads each populating its own slice of one address space
-/// by write faults at once (the shape of DESIGN.md's "16 threads each populating 256 MiB"
+/// by write faults at once (the shape of docs/design.md's "16 threads each populating 256 MiB"
 /// anchor), for 1, 2, 4, ... up to a maximum, at orders 0, 4 (64 KiB) and 9 (2 MiB), with real
 /// zeroing. Faults race on the shared mmap lock, the per-CPU page sets and the buddy core. Each
 /// point is the best of three rounds, timed by its slowest thread.

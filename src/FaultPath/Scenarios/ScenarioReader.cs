@@ -7,7 +7,7 @@ using System.IO;
 namespace LargeFolios.FaultPath;
 
 /// <summary>
-/// Reads a scenario (DESIGN.md section 7) one command at a time: one command per line, <c>#</c>
+/// Reads a scenario (docs/scenario-format.md) one command at a time: one command per line, <c>#</c>
 /// starts a comment, blank lines are skipped, and numbers are decimal or <c>0x</c> hex with an
 /// optional <c>K</c>, <c>M</c> or <c>G</c> suffix (powers of 1024). Commands are parsed lazily, so
 /// a runner executes every line before a malformed one and none after it; the malformed line

@@ -7,7 +7,7 @@ using LargeFolios.PageTables;
 namespace LargeFolios.FaultPath;
 
 /// <summary>
-/// Runs scenarios (DESIGN.md section 7): one machine with the kernel's default THP settings, one
+/// Runs scenarios (docs/scenario-format.md): one machine with the kernel's default THP settings, one
 /// address space, each command executed as the kernel would execute the syscall or access it
 /// stands for; <c>dump</c>, <c>stats</c> print to the output.
 /// </summary>

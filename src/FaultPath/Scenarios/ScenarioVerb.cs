@@ -1,6 +1,6 @@
 namespace LargeFolios.FaultPath;
 
-/// <summary>The commands of a scenario file (DESIGN.md section 7).</summary>
+/// <summary>The commands of a scenario file (docs/scenario-format.md).</summary>
 public enum ScenarioVerb
 {
     /// <summary><c>thp enabled &lt;always|madvise|never&gt;</c>: the global THP setting.</summary>
@@ -30,6 +30,6 @@ public enum ScenarioVerb
     /// <summary><c>stats</c>: print the non-zero per-size mTHP counters.</summary>
     Stats,
 
-    /// <summary><c>shrink</c>: run the deferred-split shrinker over the whole queue once (an extension of DESIGN.md's format).</summary>
+    /// <summary><c>shrink</c>: run the deferred-split shrinker over the whole queue once (docs/scenario-format.md).</summary>
     Shrink,
 }
