@@ -3,6 +3,7 @@ using System.Runtime.InteropServices;
 using BenchmarkDotNet.Attributes;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
+using LargeFolios.TestSupport;
 
 namespace LargeFolios.Bench;
 
@@ -44,7 +45,7 @@ public unsafe class FaultPopulateBenchmarks
     private const long ArenaBytes = 1280L << 20;
 
     private Arena _arena = null!;
-    private Machine? _machine;
+    private TestMachine? _testMachine;
     private AddressSpace? _space;
 
     /// <summary>The folio order every fault maps: 0 (no THP), 2 (16 KiB), 4 (64 KiB), 7 (512 KiB), 9 (2 MiB, a PMD THP).</summary>
@@ -60,14 +61,14 @@ public unsafe class FaultPopulateBenchmarks
     {
         _arena = new Arena(ArenaBytes, options: new ArenaOptions { MetadataOnly = Mode == FaultMemory.MetadataOnly });
         MakeResident(_arena);
-        _machine = new Machine(_arena);
-        SetOnlyOrder(_machine.Policy, Order);
+        _testMachine = new TestMachine(_arena);
+        SetOnlyOrder(_testMachine.Policy, Order);
 
         // One warm populate: JIT, per-CPU caches, and a check that the faults map what we claim.
         MapFresh();
         Populate();
         long expected = Order == 0 ? Pages : Pages >> Order;
-        long mapped = _machine.MthpStats.Get(Order, MthpStatItem.NrAnon);
+        long mapped = _testMachine.Stat(Order, MthpStatItem.NrAnon);
         if (_space!.AnonPages != Pages || (Order >= ThpPolicy.MinAnonOrder && mapped != expected))
             throw new InvalidOperationException($"Populate at order {Order} mapped {_space.AnonPages} pages, {mapped} order-{Order} folios; expected {Pages} pages in {expected}.");
         UnmapAll();
@@ -86,7 +87,7 @@ public unsafe class FaultPopulateBenchmarks
     [IterationSetup(Targets = [nameof(Populate), nameof(PopulateWrite)])]
     public void MapFresh()
     {
-        _space = _machine!.CreateAddressSpace();
+        _space = _testMachine!.Machine.CreateAddressSpace();
         _space.Mmap(Start, Length);
     }
 
@@ -101,8 +102,8 @@ public unsafe class FaultPopulateBenchmarks
     public void Cleanup()
     {
         _space?.Dispose();
-        _machine?.Dispose();
-        _machine = null;
+        _testMachine?.Dispose();
+        // The memset baseline's arena has no machine to dispose it; disposing an arena twice is harmless.
         _arena.Dispose();
     }
 

@@ -2,6 +2,7 @@ using System;
 using BenchmarkDotNet.Attributes;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
+using LargeFolios.TestSupport;
 
 namespace LargeFolios.Bench;
 
@@ -23,8 +24,7 @@ public class FaultThroughputBenchmarks
     private const int Pages = (int)(Length >> PageGeometry.PageShift);
     private const long ArenaBytes = 1280L << 20;
 
-    private Arena _arena = null!;
-    private Machine? _machine;
+    private TestMachine _testMachine = null!;
     private AddressSpace? _space;
 
     [GlobalSetup(Target = nameof(Fault))]
@@ -57,7 +57,7 @@ public class FaultThroughputBenchmarks
         CreateMachine();
         MapFresh();
         PopulateFaults();
-        if (_space!.AnonPages != Pages || _machine!.Events.Get(VmEvent.AnonFolioFault) != Pages)
+        if (_space!.AnonPages != Pages || _testMachine.Event(VmEvent.AnonFolioFault) != Pages)
             throw new InvalidOperationException($"MADV_POPULATE_WRITE did not fault each page once ({_space.AnonPages} pages mapped).");
         UnmapAll();
     }
@@ -65,7 +65,7 @@ public class FaultThroughputBenchmarks
     [IterationSetup(Targets = [nameof(Fault), nameof(PopulateFaults)])]
     public void MapFresh()
     {
-        _space = _machine!.CreateAddressSpace();
+        _space = _testMachine.Machine.CreateAddressSpace();
         _space.Mmap(Start, Length);
     }
 
@@ -87,9 +87,7 @@ public class FaultThroughputBenchmarks
     public void Cleanup()
     {
         _space?.Dispose();
-        _machine?.Dispose();
-        _machine = null;
-        _arena.Dispose();
+        _testMachine.Dispose();
     }
 
     /// <summary>A write fault on every page of a fresh GiB: each maps a new zeroed order-0 folio.</summary>
@@ -127,9 +125,8 @@ public class FaultThroughputBenchmarks
 
     private void CreateMachine()
     {
-        _arena = new Arena(ArenaBytes, options: new ArenaOptions { MetadataOnly = true });
-        _machine = new Machine(_arena);
-        FaultPopulateBenchmarks.SetOnlyOrder(_machine.Policy, 0);
+        _testMachine = new TestMachine(ArenaBytes);
+        FaultPopulateBenchmarks.SetOnlyOrder(_testMachine.Policy, 0);
     }
 
     private void PopulateForSpurious()

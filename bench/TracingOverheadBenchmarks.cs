@@ -8,6 +8,7 @@ using BenchmarkDotNet.Attributes;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.FaultPath;
 using LargeFolios.PageTables;
+using LargeFolios.TestSupport;
 using Microsoft.Diagnostics.NETCore.Client;
 
 namespace LargeFolios.Bench;
@@ -40,8 +41,8 @@ public class TracingOverheadBenchmarks
     private const ulong Start = 0x4000_0000;
     private const int FaultsPerPass = 512;
 
+    private World _world = null!;
     private Arena _arena = null!;
-    private Machine _machine = null!;
     private AddressSpace _space = null!;
     private EventPipeSession? _session;
     private Task? _drain;
@@ -52,10 +53,11 @@ public class TracingOverheadBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _arena = new Arena(64L << 20, options: new ArenaOptions { MetadataOnly = true });
-        _machine = new Machine(_arena);
-        _machine.Policy.SetSizeEnabled(PageGeometry.PmdOrder, ThpSizeEnabled.Never);
-        _space = _machine.CreateAddressSpace();
+        var testMachine = new TestMachine(64L << 20);
+        testMachine.Policy.SetSizeEnabled(PageGeometry.PmdOrder, ThpSizeEnabled.Never);
+        _world = new World(testMachine);
+        _arena = _world.Arena;
+        _space = _world.Mm;
         _space.Mmap(Start, 2UL << 20);
         AllocateFreePair();
         FaultAndZap();
@@ -85,9 +87,7 @@ public class TracingOverheadBenchmarks
             _session.Dispose();
         }
 
-        _space.Dispose();
-        _machine.Dispose();
-        _arena.Dispose();
+        _world.Dispose();
     }
 
     /// <summary>Allocates and frees one order-0 folio, 1024 times: per-CPU cache hits, two events each.</summary>

@@ -1,4 +1,5 @@
 using System;
+using LargeFolios.TestSupport;
 using Xunit;
 
 namespace LargeFolios.BuddyAllocator.Tests;
@@ -79,7 +80,7 @@ public unsafe class ArenaTests
         Assert.Equal(16, folios.Count);
         foreach (Folio folio in folios)
             arena.Free(folio);
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     [Fact]
@@ -93,7 +94,7 @@ public unsafe class ArenaTests
         Assert.Throws<InvalidOperationException>(() => folio.AsSpan());
         Assert.Throws<InvalidOperationException>(() => arena.PfnToAddress(0));
         arena.Free(folio);
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     [Fact]

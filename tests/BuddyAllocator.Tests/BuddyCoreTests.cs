@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using LargeFolios.TestSupport;
 using Xunit;
 
 namespace LargeFolios.BuddyAllocator.Tests;
@@ -35,7 +36,7 @@ public unsafe class BuddyCoreTests
         Assert.Equal(new long[] { 1, 1, 1, 0, 1, 1, 1, 1, 1, 1, 3 }, TestHelpers.FreeBlocks(arena));
         arena.Free(third);
         arena.Free(small);
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     [Fact]
@@ -64,7 +65,7 @@ public unsafe class BuddyCoreTests
         arena.Validate();
         foreach (Folio folio in live)
             arena.Free(folio);
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     [Fact]

@@ -3,6 +3,7 @@ using System.Collections.Concurrent;
 using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
+using LargeFolios.TestSupport;
 using Xunit;
 
 namespace LargeFolios.BuddyAllocator.Tests;
@@ -133,7 +134,7 @@ public unsafe class ConcurrencyStressTests
 
         while (handoff.TryDequeue(out Folio left))
             arena.Free(left);
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     /// <summary>Two threads free the same folio at once: the refcount freeze lets exactly one through.</summary>
@@ -168,7 +169,7 @@ public unsafe class ConcurrencyStressTests
             Assert.Equal(1, refused);
         }
 
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     /// <summary>Get racing the last Put never revives a freed folio.</summary>
@@ -204,6 +205,6 @@ public unsafe class ConcurrencyStressTests
             arena.Validate();
         }
 
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 }

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
+using LargeFolios.TestSupport;
 using Xunit;
 
 namespace LargeFolios.BuddyAllocator.Tests;
@@ -20,7 +21,7 @@ public class PerCpuCacheTests
         arena.Validate();
         arena.Free(page);
         arena.Free(quad);
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     [Theory]
@@ -33,7 +34,7 @@ public class PerCpuCacheTests
         Assert.Equal(cachedAfter, arena.CachedPages);
         arena.Validate();
         arena.Free(thp);
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     [Fact]
@@ -124,7 +125,7 @@ public class PerCpuCacheTests
 
         Assert.Equal(15, maxCached);
         arena.Validate();
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     [Fact]
@@ -134,7 +135,7 @@ public class PerCpuCacheTests
         Folio thp = arena.Allocate(PageGeometry.PmdOrder);
         arena.Free(thp);
         Assert.Equal(0, arena.CachedPages);
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     [Fact]
@@ -148,7 +149,7 @@ public class PerCpuCacheTests
         arena.DrainPerCpuCaches();
         arena.Free(arena.Allocate(9));
         Assert.True(arena.CachedPages >= 512);
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     [Fact]
@@ -158,7 +159,7 @@ public class PerCpuCacheTests
         Assert.Equal(0u, arena.PerCpuOrders);
         arena.Free(arena.Allocate(0));
         Assert.Equal(0, arena.CachedPages);
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     [Fact]
@@ -174,7 +175,7 @@ public class PerCpuCacheTests
         Assert.Equal(0, arena.CachedPages);
         Assert.Equal(0u, whole.Pfn);
         arena.Free(whole);
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     [Fact]
@@ -194,7 +195,7 @@ public class PerCpuCacheTests
                 arena.Free(folio);
         })).ToArray();
         await Task.WhenAll([producer, .. consumers]);
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     [Fact]
@@ -221,6 +222,6 @@ public class PerCpuCacheTests
         })).ToList();
         threads.ForEach(t => t.Start());
         threads.ForEach(t => t.Join());
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Linq;
 using CsCheck;
+using LargeFolios.TestSupport;
 using Xunit;
 
 namespace LargeFolios.BuddyAllocator.Tests;
@@ -70,7 +71,7 @@ public unsafe class ShadowModelPropertyTests
         }
 
         model.FreeAll();
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     private static void Apply(Arena arena, ShadowModel model, Step step)

@@ -1,6 +1,7 @@
 using System;
 using System.Collections.Generic;
 using System.Linq;
+using LargeFolios.TestSupport;
 using Xunit;
 
 namespace LargeFolios.BuddyAllocator.Tests;
@@ -30,7 +31,7 @@ public unsafe class SplitTests
             Assert.Equal((byte)(i * 31 + 7), thp.Address[i]);
         foreach (Folio part in parts)
             arena.Free(part);
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     [Theory]
@@ -56,7 +57,7 @@ public unsafe class SplitTests
         arena.Validate();
         foreach (Folio part in parts)
             arena.Free(part);
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     [Fact]
@@ -72,7 +73,7 @@ public unsafe class SplitTests
         arena.Validate();
         foreach (Folio part in parts)
             arena.Free(part);
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     [Theory]
@@ -107,7 +108,7 @@ public unsafe class SplitTests
         arena.Validate();
         arena.Free(arena.FolioOf(pair.Pfn));
         arena.Free(arena.FolioOf(pair.Pfn + 1));
-        TestHelpers.AssertFullyMerged(arena);
+        ArenaAssert.FullyMerged(arena);
     }
 
     [Fact]
@@ -132,9 +133,10 @@ public unsafe class SplitTests
     }
 
     /// <summary>
-    /// The seed thread's bug: splitting to (or through) order 1 wrote the deferred-split list of a
-    /// two-page folio into the next folio's head. Here every split and every free leaves the
-    /// descriptors around the folio byte-identical.
+    /// A large folio's deferred-split list lives in its page 2, which a two-page folio does not
+    /// have: a split to (or through) order 1 that set the list up anyway would write it into the
+    /// next folio's head. So every split and every free must leave the descriptors around the folio
+    /// byte-identical.
     /// </summary>
     [Theory]
     [InlineData(FolioKind.Anonymous)]

@@ -1,6 +1,5 @@
 using System.Collections.Generic;
 using System.Linq;
-using Xunit;
 
 namespace LargeFolios.BuddyAllocator.Tests;
 
@@ -8,19 +7,6 @@ internal static class TestHelpers
 {
     /// <summary>A descriptor, writable: how tests forge a corruption (the arena hands out read-only ones).</summary>
     public static unsafe ref PageDescriptor Forge(this Arena arena, uint pfn) => ref arena.Pages[pfn];
-
-    /// <summary>Drains the caches and asserts the buddy core holds the whole arena as max-order blocks.</summary>
-    public static void AssertFullyMerged(Arena arena)
-    {
-        arena.DrainPerCpuCaches();
-        arena.Validate();
-        BuddyInfo info = arena.GetBuddyInfo();
-        for (int order = 0; order < arena.MaxOrder; order++)
-            Assert.Equal(0, info.FreeBlocks(order));
-        Assert.Equal(arena.TotalPages >> arena.MaxOrder, info.FreeBlocks(arena.MaxOrder));
-        Assert.Equal(arena.TotalPages, arena.FreePages);
-        Assert.Equal(0, arena.CachedPages);
-    }
 
     public static long[] FreeBlocks(Arena arena) => arena.GetBuddyInfo().FreeBlocksPerOrder.ToArray();
 

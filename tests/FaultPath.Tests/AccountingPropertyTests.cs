@@ -4,6 +4,7 @@ using System.Linq;
 using CsCheck;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.PageTables;
+using LargeFolios.TestSupport;
 using Xunit;
 using static LargeFolios.FaultPath.Tests.Sizes;
 

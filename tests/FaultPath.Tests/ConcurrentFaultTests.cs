@@ -4,6 +4,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using LargeFolios.PageTables;
+using LargeFolios.TestSupport;
 using Xunit;
 using static LargeFolios.FaultPath.Tests.Sizes;
 
@@ -13,7 +14,9 @@ namespace LargeFolios.FaultPath.Tests;
 /// Four threads faulting into one address space at once (the mmap lock held for read by all of
 /// them, as Linux's faults hold it), racing each other, readers, the deferred-split shrinker,
 /// MADV_DONTNEED, MADV_FREE and debugfs splits. After the threads join: every invariant, every
-/// page mapped once by a whole folio, the data, and at teardown no page leaked.
+/// page mapped once by a whole folio, the data, and at teardown no page leaked. Then two threads
+/// at a time on the narrower races: exit against the shrinker and against stores, a debugfs split
+/// against the fault that maps a PMD THP.
 /// </summary>
 public sealed class ConcurrentFaultTests
 {
@@ -47,6 +50,42 @@ public sealed class ConcurrentFaultTests
         }
 
         await Task.WhenAll(tasks);
+    }
+
+    /// <summary>
+    /// Races two writers (threads 2 and 3, each running <paramref name="write"/> once) against two
+    /// disturbers (threads 0 and 1, running <paramref name="disturbFirst"/> and
+    /// <paramref name="disturbSecond"/> again and again, yielding between runs) until both writers
+    /// are done. Each thread draws from its own <see cref="Random"/>, seeded <paramref name="seed"/>
+    /// plus the thread's index.
+    /// </summary>
+    private static Task RaceWritersAgainst(int seed, Action<Random> disturbFirst, Action<Random> disturbSecond, Action<Random> write)
+    {
+        int writersLeft = Threads - 2;
+        return RunTogether(t =>
+        {
+            var random = new Random(seed + t);
+            if (t >= 2)
+            {
+                try
+                {
+                    write(random);
+                }
+                finally
+                {
+                    Interlocked.Decrement(ref writersLeft);
+                }
+
+                return;
+            }
+
+            Action<Random> disturb = t == 0 ? disturbFirst : disturbSecond;
+            while (Volatile.Read(ref writersLeft) > 0)
+            {
+                disturb(random);
+                Thread.Yield();
+            }
+        });
     }
 
     private static int[] Shuffled(int count, Random random)
@@ -252,55 +291,29 @@ public sealed class ConcurrentFaultTests
         world.Policy.SetSizeEnabled(7, ThpSizeEnabled.Always);
         world.Policy.MaxPtesNone = 256;
         mm.Mmap(Base, Region);
-        int writersLeft = 2;
-        long shrunk = 0;
-
-        await RunTogether(t =>
-        {
-            var random = new Random((seed * 17) + t);
-            switch (t)
+        await RaceWritersAgainst(
+            seed * 17,
+            random => world.Machine.ShrinkDeferredSplit(random.Next(1, 8)),
+            random =>
             {
-                case 0:
-                    while (Volatile.Read(ref writersLeft) > 0)
-                    {
-                        Interlocked.Add(ref shrunk, world.Machine.ShrinkDeferredSplit(random.Next(1, 8)));
-                        Thread.Yield();
-                    }
-
-                    break;
-                case 1:
-                    while (Volatile.Read(ref writersLeft) > 0)
-                    {
-                        int first = random.Next(RegionPages);
-                        int count = random.Next(2) == 0 ? random.Next(1, 40) : 512;
-                        if (count == 512)
-                            first &= ~511;
-                        count = Math.Min(count, RegionPages - first);
-                        mm.Madvise(PageAddress(first), (ulong)count * Page, MadviseAdvice.DontNeed);
-                        Thread.Yield();
-                    }
-
-                    break;
-                default:
-                    try
-                    {
-                        for (int i = 0; i < 20000; i++)
-                        {
-                            int page = random.Next(RegionPages);
-                            if (i % 5 == 0)
-                                Assert.InRange(mm.Read(PageAddress(page)), 0, 1);
-                            else
-                                mm.Write(PageAddress(page), 1);
-                        }
-                    }
-                    finally
-                    {
-                        Interlocked.Decrement(ref writersLeft);
-                    }
-
-                    break;
-            }
-        });
+                int first = random.Next(RegionPages);
+                int count = random.Next(2) == 0 ? random.Next(1, 40) : 512;
+                if (count == 512)
+                    first &= ~511;
+                count = Math.Min(count, RegionPages - first);
+                mm.Madvise(PageAddress(first), (ulong)count * Page, MadviseAdvice.DontNeed);
+            },
+            random =>
+            {
+                for (int i = 0; i < 20000; i++)
+                {
+                    int page = random.Next(RegionPages);
+                    if (i % 5 == 0)
+                        Assert.InRange(mm.Read(PageAddress(page)), 0, 1);
+                    else
+                        mm.Write(PageAddress(page), 1);
+                }
+            });
 
         world.Machine.Validate();
         LayoutChecks.TranslateAgreesWithLayout(world.Machine, mm);
@@ -328,52 +341,30 @@ public sealed class ConcurrentFaultTests
         world.Policy.SetSizeEnabled(9, ThpSizeEnabled.Always);
         mm.Mmap(Base, Region);
         var written = new int[RegionPages];
-        int writersLeft = 2;
-
-        await RunTogether(t =>
-        {
-            var random = new Random((seed * 7) + t);
-            switch (t)
+        await RaceWritersAgainst(
+            seed * 7,
+            random =>
             {
-                case 0:
-                    while (Volatile.Read(ref writersLeft) > 0)
-                    {
-                        int first = random.Next(RegionPages);
-                        int order = random.Next(9);
-                        mm.SplitFolios(PageAddress(first), (ulong)Math.Min(64, RegionPages - first) * Page, order, random.Next(2) == 0 ? -1 : random.Next(512));
-                        Thread.Yield();
-                    }
-
-                    break;
-                case 1:
-                    while (Volatile.Read(ref writersLeft) > 0)
-                    {
-                        int first = random.Next(RegionPages);
-                        int count = Math.Min(random.Next(1, 100), RegionPages - first);
-                        mm.Madvise(PageAddress(first), (ulong)count * Page, MadviseAdvice.Free);
-                        world.Machine.ShrinkDeferredSplit(4);
-                        Thread.Yield();
-                    }
-
-                    break;
-                default:
-                    try
-                    {
-                        for (int i = 0; i < 15000; i++)
-                        {
-                            int page = random.Next(RegionPages);
-                            mm.Write(PageAddress(page) + 0x99, 1);
-                            Volatile.Write(ref written[page], 1);
-                        }
-                    }
-                    finally
-                    {
-                        Interlocked.Decrement(ref writersLeft);
-                    }
-
-                    break;
-            }
-        });
+                int first = random.Next(RegionPages);
+                int order = random.Next(9);
+                mm.SplitFolios(PageAddress(first), (ulong)Math.Min(64, RegionPages - first) * Page, order, random.Next(2) == 0 ? -1 : random.Next(512));
+            },
+            random =>
+            {
+                int first = random.Next(RegionPages);
+                int count = Math.Min(random.Next(1, 100), RegionPages - first);
+                mm.Madvise(PageAddress(first), (ulong)count * Page, MadviseAdvice.Free);
+                world.Machine.ShrinkDeferredSplit(4);
+            },
+            random =>
+            {
+                for (int i = 0; i < 15000; i++)
+                {
+                    int page = random.Next(RegionPages);
+                    mm.Write(PageAddress(page) + 0x99, 1);
+                    Volatile.Write(ref written[page], 1);
+                }
+            });
 
         world.Machine.Validate();
         LayoutChecks.TranslateAgreesWithLayout(world.Machine, mm);
@@ -400,66 +391,44 @@ public sealed class ConcurrentFaultTests
         world.Policy.SetSizeEnabled(3, ThpSizeEnabled.Always);
         world.Policy.SetSizeEnabled(6, ThpSizeEnabled.Always);
         mm.Mmap(Base, Region);
-        int writersLeft = 2;
-
-        await RunTogether(t =>
-        {
-            var random = new Random((seed * 13) + t);
-            switch (t)
+        await RaceWritersAgainst(
+            seed * 13,
+            random =>
             {
-                case 0:
-                    while (Volatile.Read(ref writersLeft) > 0)
-                    {
-                        int first = random.Next(RegionPages);
-                        int count = random.Next(3) == 0 ? 512 : random.Next(1, 200);
-                        if (count == 512)
-                            first &= ~511;
-                        count = Math.Min(count, RegionPages - first);
-                        if (random.Next(2) == 0)
-                            mm.Munmap(PageAddress(first), (ulong)count * Page);
-                        else
-                            mm.Mmap(PageAddress(first), (ulong)count * Page, random.Next(4) == 0 ? VmaFlags.Read : VmaFlags.Read | VmaFlags.Write);
-                        Thread.Yield();
-                    }
-
-                    break;
-                case 1:
-                    while (Volatile.Read(ref writersLeft) > 0)
-                    {
-                        world.Machine.ShrinkDeferredSplit(8);
-                        int first = random.Next(RegionPages);
-                        mm.SplitFolios(PageAddress(first), (ulong)Math.Min(256, RegionPages - first) * Page, random.Next(9));
-                        Thread.Yield();
-                    }
-
-                    break;
-                default:
+                int first = random.Next(RegionPages);
+                int count = random.Next(3) == 0 ? 512 : random.Next(1, 200);
+                if (count == 512)
+                    first &= ~511;
+                count = Math.Min(count, RegionPages - first);
+                if (random.Next(2) == 0)
+                    mm.Munmap(PageAddress(first), (ulong)count * Page);
+                else
+                    mm.Mmap(PageAddress(first), (ulong)count * Page, random.Next(4) == 0 ? VmaFlags.Read : VmaFlags.Read | VmaFlags.Write);
+            },
+            random =>
+            {
+                world.Machine.ShrinkDeferredSplit(8);
+                int first = random.Next(RegionPages);
+                mm.SplitFolios(PageAddress(first), (ulong)Math.Min(256, RegionPages - first) * Page, random.Next(9));
+            },
+            random =>
+            {
+                for (int i = 0; i < 20000; i++)
+                {
+                    ulong address = PageAddress(random.Next(RegionPages)) + (ulong)random.Next(4096);
                     try
                     {
-                        for (int i = 0; i < 20000; i++)
-                        {
-                            ulong address = PageAddress(random.Next(RegionPages)) + (ulong)random.Next(4096);
-                            try
-                            {
-                                if (i % 4 == 0)
-                                    Assert.InRange(mm.Read(address), 0, 1);
-                                else
-                                    mm.Write(address, 1);
-                            }
-                            catch (SegmentationFaultException fault)
-                            {
-                                Assert.Equal(address, fault.Address);
-                            }
-                        }
+                        if (i % 4 == 0)
+                            Assert.InRange(mm.Read(address), 0, 1);
+                        else
+                            mm.Write(address, 1);
                     }
-                    finally
+                    catch (SegmentationFaultException fault)
                     {
-                        Interlocked.Decrement(ref writersLeft);
+                        Assert.Equal(address, fault.Address);
                     }
-
-                    break;
-            }
-        });
+                }
+            });
 
         world.Machine.Validate();
         LayoutChecks.TranslateAgreesWithLayout(world.Machine, mm);
@@ -477,8 +446,8 @@ public sealed class ConcurrentFaultTests
     [Fact]
     public async Task Address_space_exit_racing_the_shrinker_neither_fails_nor_leaks()
     {
-        var arena = new LargeFolios.BuddyAllocator.Arena(64 * MiB, options: new LargeFolios.BuddyAllocator.ArenaOptions { MetadataOnly = true });
-        var machine = new Machine(arena);
+        using var testMachine = new TestMachine(64 * MiB);
+        Machine machine = testMachine.Machine;
         machine.Policy.SetSizeEnabled(4, ThpSizeEnabled.Always);
         int stop = 0;
         Task<long> shrinker = Task.Factory.StartNew(
@@ -514,8 +483,119 @@ public sealed class ConcurrentFaultTests
         Assert.True(await shrinker >= 0);
         Assert.Equal(0, machine.AddressSpaceCount);
         machine.Validate();
-        machine.Dispose();
-        World.AssertFullyMerged(arena);
-        arena.Dispose();
+        testMachine.TearDownAndAssertNoLeak();
+    }
+
+    /// <summary>
+    /// Exit (<c>exit_mmap</c>) takes the mmap lock for write; a store that waited for it finds the
+    /// address space gone and is refused cleanly (<see cref="ObjectDisposedException"/>), and
+    /// nothing it or exit touched is leaked.
+    /// </summary>
+    [Fact]
+    public void Stores_racing_exit_are_refused_cleanly_and_leak_nothing()
+    {
+        for (int round = 0; round < 40; round++)
+        {
+            using var testMachine = new TestMachine(256 * MiB);
+            Machine machine = testMachine.Machine;
+            AddressSpace mm = machine.CreateAddressSpace();
+            mm.Mmap(Base, 4 << 20);
+            mm.Write(Base);
+            Exception? unexpected = null;
+            using var started = new ManualResetEventSlim();
+            var writer = new Thread(() =>
+            {
+                started.Set();
+                try
+                {
+                    for (ulong i = 0; ; i++)
+                        mm.Write(Base + ((i % 1024) << 12));
+                }
+                catch (ObjectDisposedException)
+                {
+                }
+                catch (Exception e)
+                {
+                    unexpected = e;
+                }
+            });
+            writer.Start();
+            started.Wait();
+            Thread.SpinWait(round * 100);
+            mm.Dispose();
+            writer.Join();
+            Assert.Null(unexpected);
+            machine.Validate();
+            Assert.Equal(0, machine.AddressSpaceCount);
+            testMachine.TearDownAndAssertNoLeak();
+        }
+    }
+
+    /// <summary>
+    /// A new PMD THP is queued for the underused shrinker before its PMD lock is dropped, so a
+    /// debugfs split racing the fault that maps it never finds it half set up.
+    /// </summary>
+    [Fact]
+    public void A_split_racing_the_fault_that_maps_a_PMD_THP_finds_it_whole()
+    {
+        using var testMachine = new TestMachine(1L << 30);
+        Machine machine = testMachine.Machine;
+        using (AddressSpace mm = machine.CreateAddressSpace())
+        {
+            const ulong Length = 64UL << 20;
+            mm.Mmap(Base, Length);
+            mm.Madvise(Base, Length, MadviseAdvice.HugePage);
+            long target = -1;
+            bool stop = false;
+            Thread StartSplitter()
+            {
+                var thread = new Thread(() =>
+                {
+                    while (!Volatile.Read(ref stop))
+                    {
+                        long region = Volatile.Read(ref target);
+                        if (region >= 0)
+                            mm.SplitFolios(Base + ((ulong)region << 21), 4096, 0);
+                    }
+                });
+                thread.Start();
+                return thread;
+            }
+
+            Thread splitter = StartSplitter();
+            try
+            {
+                for (int round = 0; round < 3; round++)
+                {
+                    for (long region = 0; region < (long)(Length >> 21); region++)
+                    {
+                        Volatile.Write(ref target, region);
+                        mm.Write(Base + ((ulong)region << 21) + 4096);
+                    }
+
+                    Volatile.Write(ref target, -1);
+                    Thread.Sleep(5);
+                    Volatile.Write(ref stop, true);
+                    splitter.Join();
+                    machine.Validate();
+                    mm.Madvise(Base, Length, MadviseAdvice.DontNeed);
+                    if (round < 2)
+                    {
+                        Volatile.Write(ref stop, false);
+                        splitter = StartSplitter();
+                    }
+                }
+            }
+            finally
+            {
+                Volatile.Write(ref stop, true);
+                splitter.Join();
+            }
+
+            machine.Validate();
+        }
+
+        testMachine.AssertOnlyZeroPagesLeft();
+        testMachine.TearDownAndAssertNoLeak();
     }
 }

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.PageTables;
+using LargeFolios.TestSupport;
 using Xunit;
 using static LargeFolios.FaultPath.Tests.Sizes;
 
@@ -346,10 +347,10 @@ public sealed class FaultHandlerTests
     [Fact]
     public void Address_spaces_share_the_machine_counters_and_the_shrinker()
     {
-        var arena = new Arena(64 * MiB, options: new ArenaOptions { MetadataOnly = true });
-        var machine = new Machine(arena);
-        AddressSpace first = machine.CreateAddressSpace();
-        AddressSpace second = machine.CreateAddressSpace();
+        using var testMachine = new TestMachine(64 * MiB);
+        Machine machine = testMachine.Machine;
+        using AddressSpace first = machine.CreateAddressSpace();
+        using AddressSpace second = machine.CreateAddressSpace();
         Assert.Equal(2, machine.AddressSpaceCount);
         machine.Policy.SetSizeEnabled(4, ThpSizeEnabled.Always);
         foreach (AddressSpace mm in new[] { first, second })
@@ -379,9 +380,7 @@ public sealed class FaultHandlerTests
         Assert.Equal(3, machine.MthpStats.Get(4, MthpStatItem.NrAnon));
         machine.Validate();
         second.Dispose();
-        machine.Dispose();
-        World.AssertFullyMerged(arena);
-        arena.Dispose();
+        testMachine.TearDownAndAssertNoLeak();
     }
 
     // ------------------------------------------------------------------ order fallback
@@ -469,7 +468,7 @@ public sealed class FaultHandlerTests
     // ------------------------------------------------------------------ zeroing
 
     /// <summary>Allocates the whole arena, fills it with 0xAA, and frees it again.</summary>
-    private static void Dirty(Arena arena)
+    private static Arena Dirty(Arena arena)
     {
         var all = new List<Folio>();
         while (arena.TryAllocate(0, out Folio folio))
@@ -478,6 +477,7 @@ public sealed class FaultHandlerTests
             folio.AsSpan().Fill(0xAA);
         foreach (Folio folio in all)
             arena.Free(folio);
+        return arena;
     }
 
     private static unsafe ReadOnlySpan<byte> PageBytes(Arena arena, ulong pfn) =>
@@ -486,48 +486,42 @@ public sealed class FaultHandlerTests
     [Fact]
     public void Write_faults_hand_out_zeroed_memory_even_when_the_arena_was_dirty()
     {
-        var arena = new Arena(8 * MiB, options: new ArenaOptions { MetadataOnly = false });
-        try
-        {
-            Dirty(arena);
-            using var machine = new Machine(arena);
-            using AddressSpace mm = machine.CreateAddressSpace();
-            Assert.True(PageBytes(arena, machine.ZeroPfn).IndexOfAnyExcept((byte)0) < 0, "the zero page is not zero");
-            machine.Policy.SetSizeEnabled(4, ThpSizeEnabled.Always);
-            mm.Mmap(Base, 2 * Pmd);
-            mm.Madvise(Base + Pmd, Pmd, MadviseAdvice.HugePage);
+        // Dirtied before the machine takes its zero page, so that page must be zeroed too.
+        using var world = new World(new TestMachine(Dirty(new Arena(8 * MiB, options: new ArenaOptions { MetadataOnly = false }))));
+        Arena arena = world.Arena;
+        Machine machine = world.Machine;
+        AddressSpace mm = world.Mm;
+        Assert.True(PageBytes(arena, machine.ZeroPfn).IndexOfAnyExcept((byte)0) < 0, "the zero page is not zero");
+        machine.Policy.SetSizeEnabled(4, ThpSizeEnabled.Always);
+        mm.Mmap(Base, 2 * Pmd);
+        mm.Madvise(Base + Pmd, Pmd, MadviseAdvice.HugePage);
 
-            // A 64 KiB folio.
-            ulong address = Base + 0x13456;
-            Assert.Equal(new FaultResult(FaultKind.Folio, 4, 0, OrdersTried: 1u << 4), mm.HandleFault(address, FaultAccess.Write));
-            mm.Write(address, 0x5a);
-            AssertZeroExcept(arena, mm, Base + 0x10000, 16, address, 0x5a);
+        // A 64 KiB folio.
+        ulong address = Base + 0x13456;
+        Assert.Equal(new FaultResult(FaultKind.Folio, 4, 0, OrdersTried: 1u << 4), mm.HandleFault(address, FaultAccess.Write));
+        mm.Write(address, 0x5a);
+        AssertZeroExcept(arena, mm, Base + 0x10000, 16, address, 0x5a);
 
-            // An order-0 copy of the zero page.
-            mm.Read(Base + 0x40000);
-            Assert.Equal(FaultKind.CopyOnWrite, mm.HandleFault(Base + 0x40000, FaultAccess.Write).Kind);
-            mm.Write(Base + 0x40fff, 0x77);
-            AssertZeroExcept(arena, mm, Base + 0x40000, 1, Base + 0x40fff, 0x77);
+        // An order-0 copy of the zero page.
+        mm.Read(Base + 0x40000);
+        Assert.Equal(FaultKind.CopyOnWrite, mm.HandleFault(Base + 0x40000, FaultAccess.Write).Kind);
+        mm.Write(Base + 0x40fff, 0x77);
+        AssertZeroExcept(arena, mm, Base + 0x40000, 1, Base + 0x40fff, 0x77);
 
-            // A PMD THP.
-            address = Base + Pmd + 0x1234;
-            mm.Write(address, 0x33);
-            Assert.Equal(FaultKind.AlreadyMapped, mm.HandleFault(address, FaultAccess.Write).Kind);
-            Assert.Equal(1, machine.MthpStats.Get(9, MthpStatItem.AnonFaultAlloc));
-            AssertZeroExcept(arena, mm, Base + Pmd, 512, address, 0x33);
+        // A PMD THP.
+        address = Base + Pmd + 0x1234;
+        mm.Write(address, 0x33);
+        Assert.Equal(FaultKind.AlreadyMapped, mm.HandleFault(address, FaultAccess.Write).Kind);
+        Assert.Equal(1, machine.MthpStats.Get(9, MthpStatItem.AnonFaultAlloc));
+        AssertZeroExcept(arena, mm, Base + Pmd, 512, address, 0x33);
 
-            // Through the load path too.
-            Assert.Equal(0x33, mm.Read(address));
-            Assert.Equal(0, mm.Read(address + 1));
-            Assert.Equal(0, mm.Read(Base + Pmd + Pmd - 1));
-            Assert.Equal(0x5a, mm.Read(Base + 0x13456));
-            Assert.Equal(0, mm.Read(Base + 0x1f000));
-            machine.Validate();
-        }
-        finally
-        {
-            arena.Dispose();
-        }
+        // Through the load path too.
+        Assert.Equal(0x33, mm.Read(address));
+        Assert.Equal(0, mm.Read(address + 1));
+        Assert.Equal(0, mm.Read(Base + Pmd + Pmd - 1));
+        Assert.Equal(0x5a, mm.Read(Base + 0x13456));
+        Assert.Equal(0, mm.Read(Base + 0x1f000));
+        machine.Validate();
     }
 
     private static void AssertZeroExcept(Arena arena, AddressSpace mm, ulong start, int pages, ulong written, byte value)

@@ -5,6 +5,7 @@ using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using LargeFolios.BuddyAllocator;
+using LargeFolios.TestSupport;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using Xunit;

@@ -1,7 +1,8 @@
 using System;
-using LargeFolios.BuddyAllocator;
 using LargeFolios.PageTables;
+using LargeFolios.TestSupport;
 using Xunit;
+using static LargeFolios.FaultPath.Tests.Sizes;
 
 namespace LargeFolios.FaultPath.Tests;
 
@@ -12,8 +13,6 @@ namespace LargeFolios.FaultPath.Tests;
 /// </summary>
 public sealed class PopulateTests
 {
-    private const ulong Base = 0x4000_0000;
-
     public static TheoryData<int, bool, bool> Cases()
     {
         var data = new TheoryData<int, bool, bool>();
@@ -35,11 +34,11 @@ public sealed class PopulateTests
     {
         string Run(bool populate)
         {
-            using var arena = new Arena(64L << 20, options: new ArenaOptions { MetadataOnly = true });
-            using var machine = new Machine(arena);
+            using var world = new World();
+            Machine machine = world.Machine;
+            AddressSpace mm = world.Mm;
             for (int o = 2; o <= 9; o++)
                 machine.Policy.SetSizeEnabled(o, o == order ? ThpSizeEnabled.Always : ThpSizeEnabled.Never);
-            using AddressSpace mm = machine.CreateAddressSpace();
             // A VMA that starts and ends off every large alignment, so orders are limited at its edges.
             mm.Mmap(Base + 0x3000, (6UL << 20) - 0x5000);
             if (prefilled)
@@ -76,29 +75,43 @@ public sealed class PopulateTests
     [Fact]
     public void Populate_stops_at_a_hole_and_reports_it()
     {
-        using var arena = new Arena(64L << 20, options: new ArenaOptions { MetadataOnly = true });
-        using var machine = new Machine(arena);
-        using AddressSpace mm = machine.CreateAddressSpace();
+        using var world = new World();
+        AddressSpace mm = world.Mm;
         mm.Mmap(Base, 0x4000);
         mm.Mmap(Base + 0x8000, 0x4000);
         Assert.False(mm.Madvise(Base, 0xc000, MadviseAdvice.PopulateWrite));
         Assert.Equal(4, mm.AnonPages);
         Assert.True(mm.Translate(Base + 0x8000).IsNone);
-        machine.Validate();
+        world.Machine.Validate();
     }
 
     [Fact]
     public void Populate_write_of_a_read_only_VMA_is_refused()
     {
-        using var arena = new Arena(64L << 20, options: new ArenaOptions { MetadataOnly = true });
-        using var machine = new Machine(arena);
-        using AddressSpace mm = machine.CreateAddressSpace();
+        using var world = new World();
+        AddressSpace mm = world.Mm;
         mm.Mmap(Base, 0x4000, VmaFlags.Read);
         var error = Assert.Throws<SegmentationFaultException>(() => mm.Madvise(Base, 0x4000, MadviseAdvice.PopulateWrite));
         Assert.Contains("0x40000000", error.Message, StringComparison.Ordinal);
         Assert.Equal(0, mm.AnonPages);
         Assert.True(mm.Madvise(Base, 0x4000, MadviseAdvice.PopulateRead));
         Assert.Equal(FaultKind.AlreadyMapped, mm.HandleFault(Base + 0x3000, FaultAccess.Read).Kind);
-        machine.Validate();
+        world.Machine.Validate();
+    }
+
+    /// <summary>
+    /// GUP's check_vma_flags: populating for reading needs VM_READ (no FOLL_FORCE), though a plain
+    /// read fault of a write-only VMA is allowed.
+    /// </summary>
+    [Fact]
+    public void Populate_read_of_a_write_only_VMA_is_refused_though_a_read_fault_of_it_is_allowed()
+    {
+        using var world = new World();
+        AddressSpace mm = world.Mm;
+        mm.Mmap(Base, 2 << 20, VmaFlags.Write);
+        Assert.Throws<SegmentationFaultException>(() => mm.Madvise(Base, 16 << 10, MadviseAdvice.PopulateRead));
+        Assert.Equal("end\n", mm.FormatLayout());
+        Assert.Equal(FaultKind.ZeroPage, mm.HandleFault(Base, FaultAccess.Read).Kind);
+        world.Machine.Validate();
     }
 }

@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Linq;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.PageTables;
+using LargeFolios.TestSupport;
 using Xunit;
 using static LargeFolios.FaultPath.Tests.Sizes;
 

@@ -1,5 +1,6 @@
 using LargeFolios.BuddyAllocator;
 using LargeFolios.Folios.Workloads;
+using LargeFolios.TestSupport;
 using Xunit;
 
 namespace LargeFolios.Folios.Tests;
@@ -25,7 +26,6 @@ public sealed class ArenaFragmenterTests
             arena.Validate();
         }
 
-        arena.DrainPerCpuCaches();
-        Assert.Equal(16, arena.GetBuddyInfo().FreeBlocks(10));
+        ArenaAssert.FullyMerged(arena);
     }
 }
