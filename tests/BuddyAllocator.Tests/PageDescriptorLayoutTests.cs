@@ -3,7 +3,7 @@ using Xunit;
 
 namespace LargeFolios.BuddyAllocator.Tests;
 
-/// <summary>The descriptor layout is the contract with Linux's struct page/struct folio (DESIGN.md section 3): pinned here.</summary>
+/// <summary>The descriptor layout is the contract with Linux's struct page/struct folio (docs/design.md section 3): pinned here.</summary>
 public class PageDescriptorLayoutTests
 {
     [Fact]

@@ -7,7 +7,7 @@ namespace LargeFolios.FaultPath.Tests;
 
 public class ScenarioReaderTests
 {
-    // DESIGN.md section 7's example, as written there.
+    // The design example (docs/scenario-format.md), as written there.
     private const string DesignExample = """
         thp 16kB madvise
         thp 128kB madvise
