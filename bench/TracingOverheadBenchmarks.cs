@@ -73,7 +73,10 @@ public class TracingOverheadBenchmarks
             _session = new DiagnosticsClient(Environment.ProcessId).StartEventPipeSession(configuration);
             _drain = Task.Run(() => _session.EventStream.CopyTo(Stream.Null));
             if (!SpinWait.SpinUntil(() => Providers.All(p => p.Source.IsEnabled()), TimeSpan.FromSeconds(10)))
-                throw new InvalidOperationException("The EventPipe session did not enable every provider.");
+            {
+                string off = string.Join(", ", Providers.Where(p => !p.Source.IsEnabled()).Select(p => p.Source.Name));
+                throw new InvalidOperationException($"The EventPipe session did not enable {off}.");
+            }
         }
     }
 

@@ -9,6 +9,13 @@ public unsafe class PageTableValidatorTests
 {
     private static PageTableCorruptionException Corrupt(PageTableTree tree) => Assert.Throws<PageTableCorruptionException>(tree.Validate);
 
+    /// <summary>The PMD table covering <paramref name="address"/>, found as the fault path finds it.</summary>
+    private static uint PmdTableOf(PageTableTree tree, ulong address)
+    {
+        Assert.Equal(WalkResult.Table, tree.FindPmd(address, allocate: false, out PmdSlot pmd));
+        return pmd.TablePfn;
+    }
+
     /// <summary>A table page's descriptor, writable: how these tests forge a corruption (the arena hands out read-only ones).</summary>
     private static unsafe ref PageDescriptor Forge(PageTableTree tree, uint pfn) => ref tree.Pages[pfn];
 
@@ -45,7 +52,7 @@ public unsafe class PageTableValidatorTests
         using var tree = new PageTableTree(arena);
         tree.Walk(Base, allocate: true, out PteTable table);
         tree.Walk(Base + Pmd, allocate: true, out PteTable other);
-        Pte* pmds = tree.EntriesOf((uint)tree.ReadPmdTablePfn(Base));
+        Pte* pmds = tree.EntriesOf(PmdTableOf(tree, Base));
         Pte saved = pmds[1];
         pmds[1] = pmds[0];
         Assert.Contains("reached twice", Corrupt(tree).Message);
@@ -71,7 +78,7 @@ public unsafe class PageTableValidatorTests
         using var arena = BuddyOnly();
         using var tree = new PageTableTree(arena);
         tree.Walk(Base, allocate: true, out _);
-        Pte* pmds = tree.EntriesOf((uint)tree.ReadPmdTablePfn(Base));
+        Pte* pmds = tree.EntriesOf(PmdTableOf(tree, Base));
         pmds[5] = Leaf(0x10);
         Assert.Contains("512-page aligned", Corrupt(tree).Message);
         pmds[5] = Pte.None;
@@ -106,7 +113,7 @@ public unsafe class PageTableDebugVmTests
         using var arena = BuddyOnly();
         using var tree = new PageTableTree(arena);
         tree.InstallPmdLeaf(Base, Leaf(0x400), deposit: true);
-        uint deposited = arena.Page((uint)tree.ReadPmdTablePfn(Base)).ListNext;
+        uint deposited = arena.Page(PmdTableOf(tree, Base)).ListNext;
         tree.EntriesOf(deposited)[3] = Rw(9);       // a deposited table must stay empty
         if (DebugVm.Enabled)
         {

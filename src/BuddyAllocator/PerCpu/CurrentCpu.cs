@@ -68,7 +68,7 @@ internal static unsafe class CurrentCpu
         return (int*)((byte*)s_slots + ((stack >> (StackShift - SlotShift)) & ((Slots - 1) << SlotShift)));
     }
 
-    /// <summary>How many times the calling thread asked the OS (for tests; counted on the slow path only).</summary>
+    /// <summary>How many times the calling thread asked the OS for its CPU: the cost the cache saves, counted on the slow path only.</summary>
     internal static int AskedOnThisThread => t_asked;
 
     [ThreadStatic]

@@ -18,6 +18,7 @@ public static class PteScanVector256
     private const int LanesPerStep = 4 * Lanes;
 
     /// <summary>How many leading entries of <paramref name="ptes"/> are none, by this path alone (the benchmarks' entry; <see cref="PteScan.CountNone(ReadOnlySpan{Pte})"/> picks the path).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static int CountNone(ReadOnlySpan<Pte> ptes) =>
         CountNone(ref Unsafe.As<Pte, ulong>(ref MemoryMarshal.GetReference(ptes)), ptes.Length);
 

@@ -212,13 +212,6 @@ public sealed unsafe partial class PageTableTree : IDisposable
 
     internal PageDescriptor* Pages => _pages;
 
-    /// <summary>The PFN of the PMD table covering <paramref name="address"/>, or -1 (for tests and the validator).</summary>
-    internal long ReadPmdTablePfn(ulong address)
-    {
-        CheckUserAddress(address, "find a PMD table");
-        return WalkToPmd(address, allocate: false, out uint pmdTable) == WalkResult.Table ? pmdTable : -1;
-    }
-
     // ---------------------------------------------------------------- the fault path's walks
     // Callers (the fault path) have checked that the address lies in a VMA, hence in user space,
     // and hold the mmap lock, so the tree is not being torn down.
