@@ -53,6 +53,11 @@ public class TracingOverheadBenchmarks
     [GlobalSetup]
     public void Setup()
     {
+        // The providers exist before any listener: in a build without events nothing else creates
+        // the page tables' and the fault path's (their guards never read a static), and one first
+        // created inside a listener's OnEventSourceCreated is never enabled by a later EventPipe session.
+        foreach (var (source, _) in Providers)
+            GC.KeepAlive(source);
         var testMachine = new TestMachine(64L << 20);
         testMachine.Policy.SetSizeEnabled(PageGeometry.PmdOrder, ThpSizeEnabled.Never);
         _world = new World(testMachine);
