@@ -10,7 +10,7 @@ public unsafe class PageTableValidatorTests
     private static PageTableCorruptionException Corrupt(PageTableTree tree) => Assert.Throws<PageTableCorruptionException>(tree.Validate);
 
     /// <summary>The PMD table covering <paramref name="address"/>, found as the fault path finds it.</summary>
-    private static uint PmdTableOf(PageTableTree tree, ulong address)
+    internal static uint PmdTableOf(PageTableTree tree, ulong address)
     {
         Assert.Equal(WalkResult.Table, tree.FindPmd(address, allocate: false, out PmdSlot pmd));
         return pmd.TablePfn;
@@ -113,7 +113,7 @@ public unsafe class PageTableDebugVmTests
         using var arena = BuddyOnly();
         using var tree = new PageTableTree(arena);
         tree.InstallPmdLeaf(Base, Leaf(0x400), deposit: true);
-        uint deposited = arena.Page(PmdTableOf(tree, Base)).ListNext;
+        uint deposited = arena.Page(PageTableValidatorTests.PmdTableOf(tree, Base)).ListNext;
         tree.EntriesOf(deposited)[3] = Rw(9);       // a deposited table must stay empty
         if (DebugVm.Enabled)
         {
