@@ -282,6 +282,16 @@ public sealed unsafe partial class AddressSpace
                 return Handled(new FaultResult(FaultKind.OutOfMemory), out result);
         }
 
+        return HandlePte(vma, address, write, table, out result);
+    }
+
+    /// <summary>
+    /// <c>handle_pte_fault</c>'s choice once the PTE table is there: a none PTE is
+    /// <c>do_anonymous_page</c>, a write to a read-only PTE <c>do_wp_page</c>, anything else is
+    /// already mapped as the access needs. MADV_POPULATE calls it straight on the table its walk holds.
+    /// </summary>
+    private FaultOutcome HandlePte(in Vma vma, ulong address, bool write, PteTable table, out FaultResult result)
+    {
         Pte pte = new(Volatile.Read(ref *(ulong*)table.At(address)));
         if (pte.IsNone)
             return DoAnonymousPage(vma, address, write, table, out result);

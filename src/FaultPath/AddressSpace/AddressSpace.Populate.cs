@@ -91,7 +91,7 @@ public sealed unsafe partial class AddressSpace
                 if (_traced)
                     space.TraceFaultStart(address, write);
                 FaultResult result;
-                while (HandlePte(address, table, *slot, out result) == FaultOutcome.Retry)
+                while (space.HandlePte(Vma, address, write, table, out result) == FaultOutcome.Retry)
                 {
                 }
 
@@ -111,16 +111,6 @@ public sealed unsafe partial class AddressSpace
             if (_repeats > 0)
                 space.Account(_last, _repeats);
             _repeats = 0;
-        }
-
-        /// <summary><c>handle_pte_fault</c> on a table the walk holds: no re-walk from the top.</summary>
-        private readonly FaultOutcome HandlePte(ulong address, PteTable table, Pte current, out FaultResult result)
-        {
-            if (current.IsNone)
-                return space.DoAnonymousPage(Vma, address, write, table, out result);
-            if (write && !current.IsWritable)
-                return space.DoWpPage(Vma, address, table, current, out result);
-            return Handled(new FaultResult(FaultKind.AlreadyMapped), out result);
         }
 
         /// <summary>The whole fault path for one page (<c>handle_mm_fault</c>).</summary>

@@ -105,28 +105,11 @@ public sealed unsafe partial class PageTableTree : IDisposable
     /// <summary><see cref="Walk"/> for callers that have checked the address and the tree already.</summary>
     private WalkResult WalkPte(ulong address, bool allocate, out PteTable table)
     {
+        WalkResult result = FindPmd(address, allocate, out PmdSlot pmd);
+        if (result == WalkResult.Table)
+            return PteTableOf(in pmd, allocate, out table);
         table = default;
-        WalkResult result = WalkToPmd(address, allocate, out uint pmdTable);
-        if (result != WalkResult.Table)
-            return result;
-
-        Pte* pmdEntry = PmdEntryOf(pmdTable, address);
-        Pte pmd = Read(pmdEntry);
-        if (pmd.IsNone)
-        {
-            if (!allocate)
-                return WalkResult.NoTable;
-            result = InstallPteTable(pmdTable, pmdEntry);
-            if (result != WalkResult.Table)
-                return result;
-            pmd = Read(pmdEntry);
-        }
-
-        if (pmd.IsLeafPmd)
-            return WalkResult.PmdLeaf;
-
-        table = TableAt((uint)pmd.Pfn);
-        return WalkResult.Table;
+        return result;
     }
 
     /// <summary>The PMD entry covering <paramref name="address"/>, or none when no PMD table exists.</summary>
