@@ -136,6 +136,36 @@ public sealed class ScenarioRunnerTests : IDisposable
     }
 
     [Fact]
+    public void A_path_that_cannot_be_a_scenario_is_one_cannot_read_line_with_exit_2()
+    {
+        foreach (var (path, why) in new[]
+        {
+            ("", "the file name is empty"),
+            (_directory, "it is a directory"),
+            (Path.Combine(_directory, "absent.scenario"), "Could not find file"),
+        })
+        {
+            var (code, output, error) = Replay(path);
+            Assert.Equal(2, code);
+            Assert.Equal("", output);
+            Assert.Contains("cannot read the scenario: " + why, error, StringComparison.Ordinal);
+            Assert.Single(error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        }
+    }
+
+    [Fact]
+    public void A_line_without_end_is_refused_at_the_limit_after_running_the_lines_before_it()
+    {
+        string path = Scenario("endless.scenario", "mmap 0x40000000 2M\nwrite 0x40000000\ndump\n" + new string('\0', 1 << 20));
+
+        var (code, output, error) = Replay(path);
+
+        Assert.Equal(2, code);
+        Assert.Equal("0x40000000 1 o0\nend\n", output);
+        Assert.StartsWith($"{path}:4: the line is longer than {ScenarioReader.MaxLineLength} characters", error, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Segfault_exits_1_naming_line_and_address_and_runs_nothing_after_it()
     {
         string path = Scenario("segv.scenario", """

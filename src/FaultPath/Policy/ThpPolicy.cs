@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Numerics;
 using System.Threading;
@@ -210,19 +211,38 @@ public sealed class ThpPolicy
     public static int OrderOfSize(string size)
     {
         ArgumentNullException.ThrowIfNull(size);
+        if (!TryOrderOfSize(size, out int order, out string? problem))
+            throw new ArgumentException($"{EchoedText.Quote(size)} is not a THP size: {problem}.", nameof(size));
+        return order;
+    }
+
+    /// <summary>
+    /// <see cref="OrderOfSize"/> without the exception: false, with <paramref name="problem"/> saying
+    /// why (a sentence that does not quote <paramref name="size"/>), when there is no such size.
+    /// </summary>
+    public static bool TryOrderOfSize(string size, out int order, [NotNullWhen(false)] out string? problem)
+    {
+        ArgumentNullException.ThrowIfNull(size);
         string text = size.Trim();
+        problem = null;
         if (text.EndsWith("kB", StringComparison.Ordinal)
             && int.TryParse(text.AsSpan(0, text.Length - 2), NumberStyles.None, CultureInfo.InvariantCulture, out int kb)
             && kb > 0 && BitOperations.IsPow2(kb))
         {
-            int order = BitOperations.Log2((uint)kb) - BitOperations.Log2((uint)(PageGeometry.PageSize >> 10));
+            order = BitOperations.Log2((uint)kb) - BitOperations.Log2((uint)(PageGeometry.PageSize >> 10));
             if (order >= 0 && ((AllAnonOrders >> order) & 1) != 0)
-                return order;
+                return true;
             if (order == 1)
-                throw new ArgumentException($"There is no hugepages-{text}: anonymous memory cannot use order 1 (an order-1 folio's deferred-split list would lie in the next folio's head page); expected 16kB to 2048kB.", nameof(size));
+            {
+                problem = "there is no hugepages-8kB: anonymous memory cannot use order 1 (an order-1 folio's deferred-split list would lie in the next folio's head page); expected 16kB to 2048kB";
+                order = 0;
+                return false;
+            }
         }
 
-        throw new ArgumentException($"There is no hugepages-{text}: expected a size from 16kB to 2048kB, a power of two.", nameof(size));
+        order = 0;
+        problem = "there is no such hugepages-<size>kB directory; expected a size from 16kB to 2048kB, a power of two, written as sysfs writes it (64kB)";
+        return false;
     }
 
     private static uint OrderBit(int order)

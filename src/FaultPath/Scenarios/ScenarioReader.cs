@@ -12,6 +12,8 @@ namespace LargeFolios.FaultPath;
 /// optional <c>K</c>, <c>M</c> or <c>G</c> suffix (powers of 1024). Commands are parsed lazily, so
 /// a runner executes every line before a malformed one and none after it; the malformed line
 /// raises <see cref="ScenarioSyntaxException"/> naming the file, the line and what was expected.
+/// A line may hold at most <see cref="MaxLineLength"/> characters; words a message quotes are
+/// quoted by <see cref="EchoedText"/>, cut short and escaped.
 /// </summary>
 /// <remarks>
 /// The reader checks syntax only. Whether an address is aligned or mapped is the runner's
@@ -20,6 +22,12 @@ namespace LargeFolios.FaultPath;
 /// </remarks>
 public static class ScenarioReader
 {
+    /// <summary>
+    /// The longest line read, comment included: far more than any command needs, and what bounds
+    /// the memory a file without newlines (<c>/dev/zero</c>) takes before it is refused.
+    /// </summary>
+    public const int MaxLineLength = 4096;
+
     /// <summary>The commands of <paramref name="reader"/>'s text, read as they are enumerated.</summary>
     /// <param name="reader">The scenario text.</param>
     /// <param name="file">The name messages give the scenario (its path, usually).</param>
@@ -60,22 +68,15 @@ public static class ScenarioReader
                 if (words[1] is "enabled")
                 {
                     if (!ThpPolicy.TryParseEnabled(setting, out _))
-                        at.Fail($"\"{setting}\" is not a global THP setting; expected always, madvise or never");
+                        at.Fail($"{EchoedText.Quote(setting)} is not a global THP setting; expected always, madvise or never");
                     return new ScenarioCommand(ScenarioVerb.ThpEnabled, line, Text: setting);
                 }
 
-                int order;
-                try
-                {
-                    order = ThpPolicy.OrderOfSize(words[1].ToString());
-                }
-                catch (ArgumentException error)
-                {
-                    order = at.Fail<int>($"\"{words[1]}\" is not a THP size: {error.Message.TrimEnd('.')}");
-                }
+                if (!ThpPolicy.TryOrderOfSize(words[1].ToString(), out int order, out string? problem))
+                    at.Fail($"{EchoedText.Quote(words[1])} is not a THP size: {problem}");
 
                 if (!ThpPolicy.TryParseSizeEnabled(setting, out _))
-                    at.Fail($"\"{setting}\" is not a per-size THP setting; expected always, inherit, madvise or never");
+                    at.Fail($"{EchoedText.Quote(setting)} is not a per-size THP setting; expected always, inherit, madvise or never");
                 return new ScenarioCommand(ScenarioVerb.ThpSize, line, Order: order, Text: setting);
 
             case "mmap":
@@ -94,7 +95,7 @@ public static class ScenarioReader
                     "free" => MadviseAdvice.Free,
                     "populate_read" => MadviseAdvice.PopulateRead,
                     "populate_write" => MadviseAdvice.PopulateWrite,
-                    _ => at.Fail<MadviseAdvice>($"\"{words[3]}\" is not an advice; expected hugepage, nohugepage, dontneed, free, populate_read or populate_write"),
+                    _ => at.Fail<MadviseAdvice>($"{EchoedText.Quote(words[3])} is not an advice; expected hugepage, nohugepage, dontneed, free, populate_read or populate_write"),
                 };
                 return new ScenarioCommand(ScenarioVerb.Madvise, line,
                     Address: at.Number(1, "address"), Length: at.Number(2, "length"), Advice: advice);
@@ -111,7 +112,7 @@ public static class ScenarioReader
                 return new ScenarioCommand(verb switch { "dump" => ScenarioVerb.Dump, "stats" => ScenarioVerb.Stats, _ => ScenarioVerb.Shrink }, line);
 
             default:
-                return at.Fail<ScenarioCommand?>($"unknown command \"{verb}\"; expected thp, mmap, munmap, madvise, write, read, dump, stats or shrink");
+                return at.Fail<ScenarioCommand?>($"unknown command {EchoedText.Quote(verb)}; expected thp, mmap, munmap, madvise, write, read, dump, stats or shrink");
         }
     }
 
@@ -154,11 +155,19 @@ public static class ScenarioReader
 
     private static IEnumerable<ScenarioCommand> ReadIterator(TextReader reader, string file)
     {
+        var lines = new BoundedLineReader(reader, MaxLineLength);
         int line = 0;
-        for (string? text = reader.ReadLine(); text != null; text = reader.ReadLine())
+        while (true)
         {
             line++;
-            if (ParseLine(text, file, line) is { } command)
+            if (!lines.TryReadLine(out string? text, out bool tooLong))
+            {
+                if (tooLong)
+                    throw new ScenarioSyntaxException($"{file}:{line}: the line is longer than {MaxLineLength} characters; expected one command per line (is this a scenario?).", file, line);
+                yield break;
+            }
+
+            if (ParseLine(text!, file, line) is { } command)
                 yield return command;
         }
     }
@@ -226,14 +235,14 @@ public static class ScenarioReader
         public void Arity(int expected, string form)
         {
             if (_words.Count != expected)
-                Fail($"\"{_words[0]}\" takes {expected - 1} argument{(expected == 2 ? "" : "s")}, got {_words.Count - 1}; expected \"{form}\"");
+                Fail($"{EchoedText.Quote(_words[0])} takes {expected - 1} argument{(expected == 2 ? "" : "s")}, got {_words.Count - 1}; expected \"{form}\"");
         }
 
         public ulong Number(int index, string what)
         {
             ReadOnlySpan<char> word = _words[index];
             if (!TryParseNumber(word, out ulong value))
-                Fail($"\"{word}\" is not a valid {what}; expected a decimal or 0x-hex number with an optional K, M or G suffix, within 64 bits");
+                Fail($"{EchoedText.Quote(word)} is not a valid {what}; expected a decimal or 0x-hex number with an optional K, M or G suffix, within 64 bits");
             return value;
         }
 

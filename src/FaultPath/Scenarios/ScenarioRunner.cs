@@ -55,6 +55,12 @@ public sealed class ScenarioRunner : IDisposable
     {
         ArgumentNullException.ThrowIfNull(path);
         ArgumentNullException.ThrowIfNull(error);
+        if (Unreadable(path) is { } why)
+        {
+            error.WriteLine($"{(path.Length == 0 ? "\"\"" : path)}: cannot read the scenario: {why}.");
+            return 2;
+        }
+
         try
         {
             using var runner = new ScenarioRunner(output);
@@ -83,6 +89,16 @@ public sealed class ScenarioRunner : IDisposable
             error.WriteLine($"{path}: cannot read the scenario: {denied.Message}");
             return 2;
         }
+    }
+
+    /// <summary>Why <paramref name="path"/> cannot be a scenario file, where a look at it tells; null when it may be one.</summary>
+    private static string? Unreadable(string path)
+    {
+        if (string.IsNullOrWhiteSpace(path))
+            return "the file name is empty";
+        if (Directory.Exists(path))
+            return "it is a directory; expected a scenario file";
+        return null;
     }
 
     /// <summary>Runs every command; stops at the first that fails.</summary>
