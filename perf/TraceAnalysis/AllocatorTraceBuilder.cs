@@ -99,8 +99,8 @@ internal sealed class AllocatorTraceBuilder
         }
     }
 
-    /// <summary>The trace so far, with warnings for <paramref name="eventsLost"/>, <paramref name="doubt"/> and anything else amiss.</summary>
-    public AllocatorTrace Build(long eventsLost, string? doubt = null) => new()
+    /// <summary>The trace so far, with warnings for <paramref name="eventsLost"/> and anything else amiss.</summary>
+    public AllocatorTrace Build(long eventsLost) => new()
     {
         Path = _path,
         ArenaFilter = _arenaFilter,
@@ -118,7 +118,7 @@ internal sealed class AllocatorTraceBuilder
             .Select(pair => new FreeAreaSnapshot(pair.Key.ArenaId, pair.Key.Number, pair.Value.TimeMs, pair.Value.FreeBlocks))
             .OrderBy(snapshot => snapshot.TimeMs).ThenBy(snapshot => snapshot.Number)
             .ToList(),
-        Warnings = Warnings(eventsLost, doubt),
+        Warnings = Warnings(eventsLost),
     };
 
     private static string ArenaIdField(string provider) => provider switch
@@ -274,11 +274,9 @@ internal sealed class AllocatorTraceBuilder
         snapshot.FreeBlocks[order] = freeBlocks;
     }
 
-    private List<string> Warnings(long eventsLost, string? doubt)
+    private List<string> Warnings(long eventsLost)
     {
         var warnings = new List<string>();
-        if (doubt is not null)
-            warnings.Add(doubt);
         if (eventsLost > 0)
             warnings.Add($"the session lost {eventsLost} events (its buffers overflowed): every count below is a lower bound");
         foreach ((string provider, string message) in _providerMessages.Distinct())

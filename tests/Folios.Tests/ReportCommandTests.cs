@@ -59,7 +59,7 @@ public sealed class ReportCommandTests(ReportTraceFixture fixture)
 
         Assert.Equal(2, exit);
         Assert.Equal("", output);
-        Assert.StartsWith($"folios report: {cut}: truncated trace: it ends before the end-of-stream marker, after ", error);
+        Assert.StartsWith($"folios report: {cut}: truncated trace: the file ends at byte {whole.Length / 2}, inside ", error);
         Assert.Equal(1, error.Count(c => c == '\n'));
     }
 

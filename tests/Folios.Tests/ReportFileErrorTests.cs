@@ -20,7 +20,7 @@ public sealed class ReportFileErrorTests : IDisposable
         string path = Write("notes.nettrace", "folios report reads traces, not notes\n"u8.ToArray());
         TraceFileException error = Assert.Throws<TraceFileException>(() => AllocatorTrace.Load(path));
         Assert.Equal(TraceFileProblem.NotANettrace, error.Problem);
-        Assert.Equal($"{path}: not a nettrace file (it does not begin with \"Nettrace\"); expected a trace from dotnet-trace or an EventPipe session", error.Message);
+        Assert.Equal($"{path}: not a nettrace file (it does not begin with \"Nettrace\"); expected a trace from folios trace, dotnet-trace or an EventPipe session", error.Message);
     }
 
     [Fact]
@@ -38,7 +38,7 @@ public sealed class ReportFileErrorTests : IDisposable
         string path = Write("magic.nettrace", "Nettrace"u8.ToArray());
         TraceFileException error = Assert.Throws<TraceFileException>(() => AllocatorTrace.Load(path));
         Assert.Equal(TraceFileProblem.Truncated, error.Problem);
-        Assert.StartsWith($"{path}: truncated trace: it ends before the end-of-stream marker, after 0 events", error.Message);
+        Assert.Equal($"{path}: truncated trace: the file ends at byte 8, inside the serialization header; 0 blocks before it are complete; was the session stopped before the file was complete?", error.Message);
     }
 
     [Fact]

@@ -7,9 +7,10 @@ namespace LargeFolios.Folios.Tests;
 
 /// <summary>
 /// The real trace cut short or damaged: a cut anywhere, even of the last byte alone, is a
-/// <see cref="TraceFileProblem.Truncated"/> error, never a report of the events before the cut;
-/// damaged bytes are an error or go unnoticed (nettrace has no checksums), but never another
-/// exception.
+/// <see cref="TraceFileProblem.Truncated"/> error naming where, never a report of the events
+/// before the cut; bytes the block structure does not allow are <see cref="TraceFileProblem.Corrupt"/>;
+/// damage inside a block is an error or goes unnoticed (nettrace has no checksums), but never
+/// another exception.
 /// </summary>
 [Collection(ReportEventPipeCollection.Name)]
 public sealed class ReportTruncatedTraceTests(ReportTraceFixture fixture)
@@ -36,16 +37,56 @@ public sealed class ReportTruncatedTraceTests(ReportTraceFixture fixture)
     }
 
     [Fact]
-    public void A_trace_that_reads_whole_without_the_end_marker_is_reported_with_a_doubt()
+    public void Bytes_after_the_end_marker_are_damage_not_a_trace()
     {
-        // Bytes after the end-of-stream marker: TraceEvent stops at the marker and never sees them.
+        // TraceEvent stops at the marker and would never see them; no session writes them.
         byte[] whole = File.ReadAllBytes(fixture.TracePath);
         string path = Path.Combine(fixture.Directory, "trailing.nettrace");
         File.WriteAllBytes(path, [.. whole, 0]);
 
-        AllocatorTrace trace = AllocatorTrace.Load(path, fixture.ArenaId);
-        Assert.Equal(fixture.Allocations, trace.Allocations.AllocatedByOrder.Total);
-        Assert.Equal("the file does not end with the end-of-stream marker (byte 1): it may be truncated", Assert.Single(trace.Warnings));
+        TraceFileException error = Assert.Throws<TraceFileException>(() => AllocatorTrace.Load(path, fixture.ArenaId));
+        Assert.Equal(TraceFileProblem.Corrupt, error.Problem);
+        Assert.Contains($"at byte {whole.Length - 1}: a byte follows the end-of-stream marker", error.Message);
+    }
+
+    [Theory]
+    [InlineData(0x66)]       // just after the Trace object: where the first block begins
+    [InlineData(-200)]       // inside the last blocks
+    public void A_valid_start_followed_by_random_bytes_is_corrupt_not_truncated(int keep)
+    {
+        byte[] whole = File.ReadAllBytes(fixture.TracePath);
+        int start = keep < 0 ? whole.Length + keep : keep;
+        var random = new Random(12);
+        for (int attempt = 0; attempt < 8; attempt++)
+        {
+            byte[] damaged = whole.AsSpan(0, start).ToArray();
+            byte[] noise = new byte[4096];
+            random.NextBytes(noise);
+            noise[0] = 0x99;   // neither a block (5) nor the end marker (1)
+            string path = Path.Combine(fixture.Directory, $"noise-{start}-{attempt}.nettrace");
+            File.WriteAllBytes(path, [.. damaged, .. noise]);
+
+            TraceFileException error = Assert.Throws<TraceFileException>(() => AllocatorTrace.Load(path));
+            if (keep > 0)
+            {
+                Assert.Equal(TraceFileProblem.Corrupt, error.Problem);
+                Assert.StartsWith($"{path}: corrupt trace: at byte {start}: byte 0x99 where a block or the end marker (5 or 1) should begin (0 blocks before it are well formed)", error.Message);
+            }
+            else
+            {
+                // Inside a block, noise may still declare a length past the end of the file: a cut
+                // is all the structure can tell then, but it is never a report.
+                Assert.Contains(error.Problem, new[] { TraceFileProblem.Corrupt, TraceFileProblem.Truncated });
+            }
+        }
+    }
+
+    [Fact]
+    public void A_cut_says_how_many_blocks_before_it_are_complete()
+    {
+        byte[] whole = File.ReadAllBytes(fixture.TracePath);
+        TraceFileException error = Assert.Throws<TraceFileException>(() => AllocatorTrace.Load(Cut(whole, whole.Length - 3)));
+        Assert.Matches(@"truncated trace: the file ends at byte \d+, inside [A-Za-z]+Block (\d+) \(it begins at byte \d+ and declares \d+ bytes, \d+ of them present\); (\d+) blocks before it are complete;", error.Message);
     }
 
     [Fact]
@@ -80,7 +121,7 @@ public sealed class ReportTruncatedTraceTests(ReportTraceFixture fixture)
     {
         TraceFileException error = Assert.Throws<TraceFileException>(() => AllocatorTrace.Load(path));
         Assert.Equal(TraceFileProblem.Truncated, error.Problem);
-        Assert.StartsWith($"{path}: truncated trace: it ends before the end-of-stream marker, after ", error.Message);
+        Assert.StartsWith($"{path}: truncated trace: the file ends ", error.Message);
         Assert.DoesNotContain('\n', error.Message);
     }
 }
