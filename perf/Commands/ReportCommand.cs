@@ -29,9 +29,10 @@ internal static class ReportCommand
     {
         ArgumentNullException.ThrowIfNull(console);
         ArgumentNullException.ThrowIfNull(error);
-        var file = new Argument<FileInfo>("FILE") { Description = $"The .nettrace file (folios trace, or dotnet-trace collect --providers {TraceProviders.DotnetTraceArgument})." };
-        var plot = new Option<FileInfo?>("--plot") { Description = "Also draw the order histogram and the free pages per order over time into this PNG." };
-        var arena = new Option<int?>("--arena") { Description = "Only this arena's events (a trace of several arenas mixes them)." };
+        var file = new Argument<string>("FILE") { Description = $"The .nettrace file (folios trace, or dotnet-trace collect --providers {TraceProviders.DotnetTraceArgument})." };
+        var plot = CliOptions.File("--plot", null, "FILE.png", "Also draw the order histogram and the free pages per order over time into this PNG.", extension: ".png");
+        var arena = CliOptions.OptionalCount("--arena", null, 0, int.MaxValue, "an arena id", "Only this arena's events (a trace of several arenas mixes them).");
+        arena.HelpName = "ID";
         var command = new Command("report", "Report on an allocator trace: folio orders, faults and their latency, splits, per-CPU caches, page tables, free areas.")
         {
             file,
@@ -43,12 +44,19 @@ internal static class ReportCommand
     }
 
     /// <summary>Reads <paramref name="file"/>, writes the report, and draws the plot when asked.</summary>
-    internal static int Run(FileInfo file, FileInfo? plot, int? arena, IAnsiConsole console, TextWriter error)
+    internal static int Run(string file, string? plot, int? arena, IAnsiConsole console, TextWriter error)
     {
+        // What can be told of the plot's path before the trace is read is told first: nothing printed, then refused.
+        if (plot != null && Directory.Exists(plot))
+        {
+            error.WriteLine($"folios report: {plot}: cannot write the plot: it is a directory; expected a file name such as {Path.Combine(plot, "folios.png")}");
+            return ExitCodes.Usage;
+        }
+
         AllocatorTrace trace;
         try
         {
-            trace = AllocatorTrace.Load(file.ToString(), arena);
+            trace = AllocatorTrace.Load(file, arena);
         }
         catch (TraceFileException e)
         {
@@ -62,16 +70,21 @@ internal static class ReportCommand
 
         try
         {
-            TracePlot.Save(trace, plot.FullName);
+            TracePlot.Save(trace, Path.GetFullPath(plot));
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        catch (UnauthorizedAccessException)
+        {
+            error.WriteLine($"folios report: {plot}: cannot write the plot: permission denied");
+            return ExitCodes.Usage;
+        }
+        catch (IOException e)
         {
             error.WriteLine($"folios report: {plot}: cannot write the plot: {e.Message.ReplaceLineEndings(" ")}");
             return ExitCodes.Usage;
         }
 
         console.WriteLine();
-        console.MarkupLine($"Plot: [bold]{Markup.Escape(plot.ToString())}[/] (left: folios allocated per order; right: buddy free pages per order over time).");
+        console.MarkupLine($"Plot: [bold]{Markup.Escape(plot)}[/] (left: folios allocated per order; right: buddy free pages per order over time).");
         return ExitCodes.Success;
     }
 }

@@ -5,6 +5,7 @@ using LargeFolios.Folios.Cli;
 using LargeFolios.Folios.Policies;
 using LargeFolios.Folios.Reports;
 using LargeFolios.Folios.Workloads;
+using Spectre.Console;
 
 namespace LargeFolios.Folios.Commands;
 
@@ -48,8 +49,15 @@ internal static class RunCommand
             console.Error.WriteLine($"folios {command}: {refused.Message}.");
             return ExitCodes.Usage;
         }
+        catch (WorkloadInvariantException broken)
+        {
+            console.Error.WriteLine($"folios {command}: {broken.Message}");
+            return ExitCodes.Failure;
+        }
 
         WorkloadReport.Write(console.Out, $"folios {command} {options.Kind.ToString().ToLowerInvariant()}", results);
+        if (options.Validate)
+            console.Out.WriteLine($"validated: every invariant of the buddy allocator, the page tables, the VMAs and the fault path holds after the run under each of the {results.Count} {(results.Count == 1 ? "policy" : "policies")}.");
         return ExitCodes.Success;
     }
 }

@@ -6,6 +6,7 @@ using System.Diagnostics.Tracing;
 using System.IO;
 using System.Linq;
 using System.Threading.Tasks;
+using LargeFolios.FaultPath;
 using LargeFolios.Folios.Cli;
 using LargeFolios.Folios.Policies;
 using LargeFolios.Folios.Tracing;
@@ -30,28 +31,21 @@ internal static class TraceCommand
     {
         ArgumentNullException.ThrowIfNull(console);
         var arguments = new WorkloadArguments();
-        var output = new Option<FileInfo>("--output", "-o")
-        {
-            Description = "The trace file.",
-            HelpName = "FILE",
-            DefaultValueFactory = _ => new FileInfo("folios.nettrace"),
-        };
-        var keywords = new Option<TraceKeyword>("--keywords", "-k")
+        var output = CliOptions.File("--output", "-o", "FILE", "The trace file.", defaultPath: "folios.nettrace");
+        var keywords = new Option<TraceKeyword?>("--keywords", "-k")
         {
             Description = "The subsystems to trace, across the three providers: " + TraceKeywords.Syntax + " [default: all].",
             HelpName = "KEYWORDS",
-            DefaultValueFactory = _ => TraceKeyword.All,
             CustomParser = ParseKeywords,
         };
-        var level = new Option<EventLevel>("--level", "-l")
+        var level = new Option<EventLevel?>("--level", "-l")
         {
             Description = "verbose (every allocation, free and fault) or informational (splits, madvise, munmap, snapshots) [default: verbose].",
             HelpName = "verbose|informational",
-            DefaultValueFactory = _ => EventLevel.Verbose,
             CustomParser = ParseLevel,
         };
-        var inProcess = new Option<bool>("--in-process") { Description = "Trace this process, not a child started suspended." };
-        var stacks = new Option<bool>("--stacks") { Description = "Record a stack per event (dotnet-trace's default; about fifteen times the cost of an event)." };
+        var inProcess = CliOptions.Flag("--in-process", false, "Trace this process, not a child started suspended.");
+        var stacks = CliOptions.Flag("--stacks", false, "Record a stack per event (dotnet-trace's default; about fifteen times the cost of an event).");
         var buffer = CliOptions.Count("--buffer", null, 256, 1, 4096, "a size in megabytes",
             "The runtime's event buffer in MB; events that find it full are dropped.");
         var child = new Option<bool>(ChildFlag) { Hidden = true };
@@ -67,7 +61,7 @@ internal static class TraceCommand
             if (parsed.GetValue(child))
                 return RunWorkload(console, options, policies);
 
-            var settings = new TraceSettings(parsed.GetValue(output)!.FullName, parsed.GetValue(keywords), parsed.GetValue(level),
+            var settings = new TraceSettings(Path.GetFullPath(parsed.GetValue(output)!), parsed.GetValue(keywords) ?? TraceKeyword.All, parsed.GetValue(level) ?? EventLevel.Verbose,
                 parsed.GetValue(stacks), parsed.GetValue(buffer));
             if (options.Check() is { } problem)
                 return Usage(console, problem);
@@ -84,6 +78,10 @@ internal static class TraceCommand
         try
         {
             status = await TraceSession.InProcessAsync(settings, () => RunWorkload(console, options, policies));
+        }
+        catch (TraceOutputException unwritable)
+        {
+            return Usage(console, unwritable.Message);
         }
         catch (TraceSessionException failure)
         {
@@ -103,9 +101,12 @@ internal static class TraceCommand
         {
             status = await TraceSession.ChildAsync(settings, TraceSession.Self(arguments));
         }
+        catch (TraceOutputException unwritable)
+        {
+            return Usage(console, unwritable.Message);
+        }
         catch (TraceSessionException failure)
         {
-            File.Delete(settings.OutputPath);
             console.Error.WriteLine($"folios trace: {failure.Message}");
             return ExitCodes.Failure;
         }
@@ -145,7 +146,7 @@ internal static class TraceCommand
         return ExitCodes.Usage;
     }
 
-    private static TraceKeyword ParseKeywords(ArgumentResult result)
+    private static TraceKeyword? ParseKeywords(ArgumentResult result)
     {
         string text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
         if (TraceKeywords.TryParse(text, out TraceKeyword keywords, out string? error))
@@ -154,7 +155,7 @@ internal static class TraceCommand
         return TraceKeyword.None;
     }
 
-    private static EventLevel ParseLevel(ArgumentResult result)
+    private static EventLevel? ParseLevel(ArgumentResult result)
     {
         string text = result.Tokens.Count > 0 ? result.Tokens[^1].Value : "";
         switch (text.ToLowerInvariant())
@@ -167,7 +168,7 @@ internal static class TraceCommand
             case "4":
                 return EventLevel.Informational;
             default:
-                result.AddError($"--level: \"{text}\" is not a level; expected verbose or informational.");
+                result.AddError($"--level: {EchoedText.Quote(text)} is not a level; expected verbose or informational.");
                 return EventLevel.Verbose;
         }
     }

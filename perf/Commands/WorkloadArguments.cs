@@ -55,12 +55,10 @@ internal sealed class WorkloadArguments
         };
         _arena = CliOptions.OptionalSize("--arena", "-a",
             "The machine's memory, a whole number of 4M blocks [default: the size + 1/8 + 8M, rounded up].", CheckArenaSize);
-        _metadataOnly = new Option<bool>("--metadata-only")
-        {
-            Description = "Page descriptors without memory behind them [default: true]; false backs the arena with memory and zeroes every folio.",
-            DefaultValueFactory = _ => s_defaults.MetadataOnly,
-        };
-        _seed = new Option<int>("--seed") { HelpName = "N", Description = "Seeds the random choices (thread t draws from N + t).", DefaultValueFactory = _ => s_defaults.Seed };
+        _metadataOnly = CliOptions.Flag("--metadata-only", s_defaults.MetadataOnly,
+            "Page descriptors without memory behind them; false backs the arena with memory and zeroes every folio.");
+        _seed = CliOptions.Count("--seed", null, s_defaults.Seed, int.MinValue, int.MaxValue, "a seed",
+            "Seeds the random choices (thread t draws from N + t).");
         _iterations = CliOptions.Count("--iterations", "-i", s_defaults.Iterations, 1, 1_000_000, "an iteration count",
             "Runs of the pattern, each on the region mapped afresh.");
         _stride = CliOptions.Size("--stride", null, s_defaults.StrideBytes, "The strided workload's step.", CheckStride);
@@ -68,7 +66,7 @@ internal sealed class WorkloadArguments
             "madvise the whole region first: hugepage (VM_HUGEPAGE: madvise sizes, and inherit under enabled=madvise, apply) or nohugepage (no THP) [default: none].");
         _fragment = CliOptions.Count("--fragment", null, s_defaults.FragmentPercent, 0, 100, "a percentage",
             "Percent of the arena's 4M blocks to fragment first, pinning one page in every 128K, as a long-running machine's are.");
-        _validate = new Option<bool>("--validate") { Description = "Check every invariant of the machine after the run (slow for large sizes)." };
+        _validate = CliOptions.Flag("--validate", false, "Check every invariant of the machine after each policy's run and say so (slow for large sizes).");
     }
 
     /// <summary>Adds the argument and every option to <paramref name="command"/>.</summary>
@@ -128,9 +126,9 @@ internal sealed class WorkloadArguments
             : $"a whole number of 4K pages from 4K to {ByteSize.Format(WorkloadOptions.MaxRegionBytes)}";
 
     private static string? CheckArenaSize(long bytes) =>
-        bytes % WorkloadOptions.ArenaGranule == 0 && (bytes >> PageGeometry.PageShift) <= PageGeometry.MaxPages
+        bytes > 0 && bytes % WorkloadOptions.ArenaGranule == 0 && bytes <= WorkloadOptions.MaxArenaBytes
             ? null
-            : "a whole number of 4M blocks (the buddy allocator's largest), e.g. 512M or 4G";
+            : $"a whole number of 4M blocks (the buddy allocator's largest) from 4M to {ByteSize.Format(WorkloadOptions.MaxArenaBytes)}, e.g. 512M or 4G; leave it out for the default";
 
     private static string? CheckStride(long bytes) =>
         bytes > 0 && bytes % PageGeometry.PageSize == 0 ? null : "a whole number of 4K pages, e.g. 4K, 64K or 2M";

@@ -34,7 +34,7 @@ internal static class PolicyParser
         string[] items = text.Split(',', StringSplitOptions.TrimEntries);
         if (text.Trim().Length == 0 || Array.Exists(items, item => item.Length == 0))
         {
-            error = $"'{text}' is not a policy: an item is empty; {ExpectedItem}";
+            error = $"{EchoedText.Quote(text)} is not a policy: an item is empty; {ExpectedItem}";
             return false;
         }
 
@@ -47,7 +47,7 @@ internal static class PolicyParser
             {
                 if (i != 0)
                 {
-                    error = $"'{item}' in policy '{text}' names a whole policy, so it can only come first; {ExpectedItem}";
+                    error = $"{EchoedText.Quote(item)} in policy {EchoedText.Quote(text)} names a whole policy, so it can only come first; {ExpectedItem}";
                     return false;
                 }
 
@@ -93,7 +93,7 @@ internal static class PolicyParser
         {
             if (value == null || !ThpPolicy.TryParseEnabled(value.ToLowerInvariant(), out ThpEnabled global))
             {
-                error = $"'{item}': expected enabled=always, enabled=madvise or enabled=never";
+                error = $"{EchoedText.Quote(item)}: expected enabled=always, enabled=madvise or enabled=never";
                 return false;
             }
 
@@ -108,7 +108,7 @@ internal static class PolicyParser
         ThpSizeEnabled setting = ThpSizeEnabled.Always;
         if (value != null && !ThpPolicy.TryParseSizeEnabled(value.ToLowerInvariant(), out setting))
         {
-            error = $"'{item}': expected {key}=always, {key}=inherit, {key}=madvise or {key}=never";
+            error = $"{EchoedText.Quote(item)}: expected {key}=always, {key}=inherit, {key}=madvise or {key}=never";
             return false;
         }
 
@@ -122,22 +122,22 @@ internal static class PolicyParser
         order = 0;
         if (!ByteSize.TryParse(size, out long bytes))
         {
-            error = $"'{size}' is not a policy, a size or a setting; {ExpectedItem}";
+            error = $"{EchoedText.Quote(size)} is not a policy, a size or a setting; {ExpectedItem}";
             return false;
         }
 
         if (bytes < PageGeometry.PageSize || !BitOperations.IsPow2(bytes))
         {
-            error = $"'{size}' is not a THP size; expected a power of two from 16K to 2M";
+            error = $"{EchoedText.Quote(size)} is not a THP size; expected a power of two from 16K to 2M";
             return false;
         }
 
         order = BitOperations.Log2((ulong)bytes) - PageGeometry.PageShift;
         error = order switch
         {
-            0 => $"'{size}' is the base page (order 0), which has no THP setting; expected a size from 16K to 2M",
-            1 => $"'{size}' (order 1) has no THP setting: an anonymous folio cannot be order 1; expected a size from 16K to 2M",
-            > PageGeometry.PmdOrder => $"'{size}' is larger than a PMD (2M), the largest anonymous THP size; expected a size from 16K to 2M",
+            0 => $"{EchoedText.Quote(size)} is the base page (order 0), which has no THP setting; expected a size from 16K to 2M",
+            1 => $"{EchoedText.Quote(size)} (order 1) has no THP setting: an anonymous folio cannot be order 1; expected a size from 16K to 2M",
+            > PageGeometry.PmdOrder => $"{EchoedText.Quote(size)} is larger than a PMD (2M), the largest anonymous THP size; expected a size from 16K to 2M",
             _ => null,
         };
         return error == null;

@@ -63,7 +63,7 @@ internal static class TraceKeywords
         {
             if (mask == 0 || (mask & ~(ulong)TraceKeyword.All) != 0)
             {
-                error = $"\"{text}\" is not a mask of the trace keywords; expected bits of 0x{(int)TraceKeyword.All:X}";
+                error = $"{EchoedText.Quote(text)} is not a mask of the trace keywords; expected bits of 0x{(int)TraceKeyword.All:X}";
                 return false;
             }
 
@@ -75,7 +75,7 @@ internal static class TraceKeywords
         {
             if (!s_names.TryGetValue(name, out TraceKeyword one))
             {
-                error = $"\"{name}\" is not a keyword; expected {Syntax}";
+                error = $"{EchoedText.Quote(name)} is not a keyword; expected {Syntax}";
                 return false;
             }
 

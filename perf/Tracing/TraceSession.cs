@@ -30,9 +30,11 @@ internal static class TraceSession
 
     /// <summary>Traces <paramref name="workload"/> run in this process.</summary>
     /// <returns>What <paramref name="workload"/> returned.</returns>
-    /// <exception cref="TraceSessionException">No session could be opened on this process; the workload did not run.</exception>
+    /// <exception cref="TraceOutputException">The trace file cannot be written; the workload did not run.</exception>
+    /// <exception cref="TraceSessionException">No session could be opened on this process; the workload did not run and no file is left.</exception>
     public static async Task<T> InProcessAsync<T>(TraceSettings settings, Func<T> workload)
     {
+        await using TraceOutput output = TraceOutput.Create(settings.OutputPath);
         var client = new DiagnosticsClient(Environment.ProcessId);
         EventPipeSession session;
         try
@@ -45,13 +47,13 @@ internal static class TraceSession
         }
 
         using EventPipeSession owned = session;
-        await using FileStream output = CreateOutput(settings.OutputPath);   // only once there is a session to fill it
-        Task copy = session.EventStream.CopyToAsync(output);
+        Task copy = output.CopyFromAsync(session.EventStream);
 
         // The runtime enables the providers before the start command returns; the wait only guards
         // against a provider that refused the session (it would log why to the trace).
         EventSource[] sources = [.. settings.Providers.Select(provider => Source(provider.Provider))];
         SpinWait.SpinUntil(() => sources.All(source => source.IsEnabled()), TimeSpan.FromSeconds(5));
+        output.Keep();
         try
         {
             return workload();
@@ -60,13 +62,22 @@ internal static class TraceSession
         {
             session.Stop();
             await copy;
+            await output.CompleteAsync();
         }
     }
 
     /// <summary>Starts <paramref name="child"/> suspended, traces it until it exits, and returns its exit status.</summary>
-    /// <exception cref="TraceSessionException">The child could not be started, or no session could be opened on it; the child is killed.</exception>
+    /// <remarks>
+    /// The file is created before the child is started, so a file that cannot be written costs no
+    /// child. Once started, the child is killed on every way out but its own exit: a suspended
+    /// runtime waits for its resume command forever, and a child left behind keeps the caller's
+    /// standard output open (<c>folios trace ... | tail</c> would never return).
+    /// </remarks>
+    /// <exception cref="TraceOutputException">The trace file cannot be written (no child was started), or stopped taking bytes (the child ran to its end).</exception>
+    /// <exception cref="TraceSessionException">The child could not be started, or no session could be opened on it; the child is killed and no file is left.</exception>
     public static async Task<int> ChildAsync(TraceSettings settings, ProcessStartInfo child)
     {
+        await using TraceOutput output = TraceOutput.Create(settings.OutputPath);
         child.Environment["DOTNET_DefaultDiagnosticPortSuspend"] = "1";
         child.UseShellExecute = false;
         Process process;
@@ -82,21 +93,48 @@ internal static class TraceSession
         using Process owned = process;
         try
         {
-            await WaitForDiagnosticPortAsync(process);
-            var client = new DiagnosticsClient(process.Id);
-            using EventPipeSession session = await client.StartEventPipeSessionAsync(settings.ToConfiguration(), CancellationToken.None);
-            await using FileStream output = CreateOutput(settings.OutputPath);
-            Task copy = session.EventStream.CopyToAsync(output);
+            EventPipeSession session;
+            DiagnosticsClient client;
+            try
+            {
+                await WaitForDiagnosticPortAsync(process);
+                client = new DiagnosticsClient(process.Id);
+                session = await client.StartEventPipeSessionAsync(settings.ToConfiguration(), CancellationToken.None);
+            }
+            catch (Exception failure) when (IsSessionFailure(failure))
+            {
+                throw new TraceSessionException($"could not trace the child process {process.Id}: {failure.Message}{DiagnosticsHint()}", failure);
+            }
+
+            using EventPipeSession owned2 = session;
+            Task copy = output.CopyFromAsync(session.EventStream);
+            output.Keep();
             client.ResumeRuntime();
             await process.WaitForExitAsync();
             await copy;
+            await output.CompleteAsync();
             return process.ExitCode;
         }
-        catch (Exception failure) when (IsSessionFailure(failure))
+        finally
+        {
+            End(process);
+        }
+    }
+
+    /// <summary>Kills <paramref name="process"/> and what it started, unless it has exited.</summary>
+    private static void End(Process process)
+    {
+        try
         {
             if (!process.HasExited)
+            {
                 process.Kill(entireProcessTree: true);
-            throw new TraceSessionException($"could not trace the child process {process.Id}: {failure.Message}{DiagnosticsHint()}", failure);
+                process.WaitForExit(TimeSpan.FromSeconds(5));
+            }
+        }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception)
+        {
+            // Exited between the check and the kill.
         }
     }
 
@@ -144,13 +182,5 @@ internal static class TraceSession
         foreach (string argument in arguments)
             start.ArgumentList.Add(argument);
         return start;
-    }
-
-    private static FileStream CreateOutput(string path)
-    {
-        string? directory = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (directory != null)
-            Directory.CreateDirectory(directory);
-        return new FileStream(path, FileMode.Create, FileAccess.Write, FileShare.Read, 1 << 16, useAsync: true);
     }
 }

@@ -11,14 +11,20 @@ namespace LargeFolios.Folios.Workloads;
 /// </summary>
 internal sealed record WorkloadOptions
 {
-    /// <summary>Where the region is mapped: 2 MiB aligned (so PMD THPs fit), below the 47-bit user limit.</summary>
-    public const ulong RegionBase = 0x7f00_0000_0000;
+    /// <summary>
+    /// Where the region is mapped: 1 GiB aligned (so PMD THPs fit and the tables start fresh), 16
+    /// TiB below the 47-bit user limit, room for the largest arena the buddy allocator can have.
+    /// </summary>
+    public const ulong RegionBase = 0x7000_0000_0000;
 
     /// <summary>The largest region that fits between <see cref="RegionBase"/> and the top of user space.</summary>
     public const long MaxRegionBytes = (long)(VirtualAddress.TaskSize - RegionBase) & ~((1L << 21) - 1);
 
     /// <summary>The arena's block size: arenas are whole numbers of it.</summary>
     public const long ArenaGranule = (long)PageGeometry.PageSize << PageGeometry.DefaultMaxOrder;
+
+    /// <summary>The largest arena: the buddy allocator's most pages, in whole 4 MiB blocks.</summary>
+    public const long MaxArenaBytes = (PageGeometry.MaxPages << PageGeometry.PageShift) & -ArenaGranule;
 
     /// <summary>The most threads a run starts.</summary>
     public const int MaxThreads = 1024;
@@ -78,8 +84,10 @@ internal sealed record WorkloadOptions
             return $"{Threads} threads is not a thread count; expected 1 to {MaxThreads}";
         if (SizeBytes / PageGeometry.PageSize < Threads)
             return $"size {ByteSize.Format(SizeBytes)} cannot be shared by {Threads} threads; expected at least one 4K page per thread";
-        if (ArenaBytes < 0 || ArenaBytes % ArenaGranule != 0 || (ArenaBytes >> PageGeometry.PageShift) > PageGeometry.MaxPages)
-            return $"arena {ByteSize.Format(ArenaBytes)} is not an arena size; expected a whole number of 4M blocks";
+        if (ArenaBytes < 0 || ArenaBytes % ArenaGranule != 0 || ArenaBytes > MaxArenaBytes)
+            return $"arena {ByteSize.Format(ArenaBytes)} is not an arena size; expected a whole number of 4M blocks, at most {ByteSize.Format(MaxArenaBytes)}";
+        if (EffectiveArenaBytes > MaxArenaBytes)
+            return $"size {ByteSize.Format(SizeBytes)} needs an arena of {ByteSize.FormatRounded(EffectiveArenaBytes)} (the size, an eighth more and 8M), more than the buddy allocator's largest, {ByteSize.Format(MaxArenaBytes)}; expected a smaller size, or --arena";
         if (Iterations < 1)
             return $"{Iterations} iterations is not an iteration count; expected 1 or more";
         if (StrideBytes <= 0 || StrideBytes % PageGeometry.PageSize != 0)

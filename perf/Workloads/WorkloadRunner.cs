@@ -24,7 +24,7 @@ internal static class WorkloadRunner
     /// <param name="progress">Advanced by the pages covered; its total planned here. Optional.</param>
     /// <param name="inspect">Called with the result, the machine and the address space before teardown (tests, tracing). Optional.</param>
     /// <exception cref="ArgumentException">The options are inconsistent, or the host cannot hold the arena; the message names the value.</exception>
-    /// <exception cref="FaultPathCorruptionException">With <see cref="WorkloadOptions.Validate"/>: the machine broke an invariant.</exception>
+    /// <exception cref="WorkloadInvariantException">With <see cref="WorkloadOptions.Validate"/>: the machine broke an invariant.</exception>
     public static WorkloadResult Run(WorkloadOptions options, WorkProgress? progress = null, Action<WorkloadResult, Machine, AddressSpace>? inspect = null)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -92,7 +92,17 @@ internal static class WorkloadRunner
 
         inspect?.Invoke(result, machine, space);
         if (options.Validate)
-            machine.Validate();
+        {
+            try
+            {
+                machine.Validate();
+            }
+            catch (Exception broken) when (WorkloadInvariantException.IsBrokenInvariant(broken))
+            {
+                throw new WorkloadInvariantException(options.Policy.Name, broken);
+            }
+        }
+
         return result;
     }
 

@@ -51,13 +51,13 @@ public sealed class PolicyParserTests
     [Theory]
     [InlineData("", "an item is empty")]
     [InlineData("16K,", "an item is empty")]
-    [InlineData("4K", "'4K' is the base page (order 0)")]
-    [InlineData("8K", "'8K' (order 1) has no THP setting")]
-    [InlineData("48K", "'48K' is not a THP size")]
-    [InlineData("4M", "'4M' is larger than a PMD (2M)")]
-    [InlineData("64K,always", "'always' in policy '64K,always' names a whole policy")]
-    [InlineData("enabled=inherit", "'enabled=inherit': expected enabled=always, enabled=madvise or enabled=never")]
-    [InlineData("sometimes", "'sometimes' is not a policy, a size or a setting")]
+    [InlineData("4K", "\"4K\" is the base page (order 0)")]
+    [InlineData("8K", "\"8K\" (order 1) has no THP setting")]
+    [InlineData("48K", "\"48K\" is not a THP size")]
+    [InlineData("4M", "\"4M\" is larger than a PMD (2M)")]
+    [InlineData("64K,always", "\"always\" in policy \"64K,always\" names a whole policy")]
+    [InlineData("enabled=inherit", "\"enabled=inherit\": expected enabled=always, enabled=madvise or enabled=never")]
+    [InlineData("sometimes", "\"sometimes\" is not a policy, a size or a setting")]
     public void Bad_policies_are_refused_naming_the_bad_item(string text, string message)
     {
         Assert.False(PolicyParser.TryParse(text, out _, out string? error));

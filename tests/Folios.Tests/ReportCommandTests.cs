@@ -80,6 +80,28 @@ public sealed class ReportCommandTests(ReportTraceFixture fixture)
         Assert.StartsWith($"folios report: {png}: cannot write the plot: ", error);
     }
 
+    [Fact]
+    public void A_plot_path_that_is_a_directory_is_refused_before_the_report()
+    {
+        string directory = Directory.CreateDirectory(Path.Combine(fixture.Directory, "folder.png")).FullName;
+        (int exit, string output, string error) = Run(fixture.TracePath, "--plot", directory);
+        Assert.Equal((2, ""), (exit, output));
+        Assert.StartsWith($"folios report: {directory}: cannot write the plot: it is a directory; expected a file name such as ", error);
+    }
+
+    [Theory]
+    [InlineData("/dev/zero", "not a nettrace file (it does not begin with \"Nettrace\")")]
+    [InlineData("/dev/null", "the file is empty (0 bytes)")]
+    [InlineData("/tmp", "a directory, not a trace file")]
+    [InlineData("", "the file name is empty")]
+    public void What_is_not_a_trace_file_says_what_it_is(string path, string why)
+    {
+        (int exit, string output, string error) = Run(path);
+        Assert.Equal((2, ""), (exit, output));
+        Assert.Contains(why, error);
+        Assert.Equal(1, error.Count(c => c == '\n'));
+    }
+
     private static (int Exit, string Output, string Error) Run(params string[] args)
     {
         using var output = new StringWriter();

@@ -194,6 +194,74 @@ public sealed class TraceCommandTests : IDisposable
         Assert.False(File.Exists(path));
     }
 
+    [Fact]
+    public void An_output_that_cannot_be_created_is_a_usage_error_and_starts_no_child()
+    {
+        string file = Path.Combine(_directory, "a-file");
+        File.WriteAllText(file, "");
+        foreach (var (output, why) in new[]
+        {
+            (_directory, "it is a directory; expected a file name such as"),
+            (Path.Combine(file, "under-a-file.nettrace"), "cannot write the trace: "),
+        })
+        {
+            CliRun run = FoliosCli.Run("trace", "sequential", "--size", "4M", "-o", output);
+
+            Assert.Equal(ExitCodes.Usage, run.ExitCode);
+            string message = Assert.Single(run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            Assert.StartsWith($"folios trace: {output}: cannot write the trace: ", message, StringComparison.Ordinal);
+            Assert.Contains(why, message, StringComparison.Ordinal);
+            Assert.Equal("", run.Output);   // the workload never ran
+            Assert.Empty(TracedChildren(output));
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_file_that_stops_taking_bytes_is_one_line_and_leaves_no_child(bool inProcess)
+    {
+        // /dev/full opens, and every write to it fails with ENOSPC: a disk that fills mid-trace.
+        string[] arguments = ["trace", "sequential", "--size", "4M", "-o", "/dev/full", .. inProcess ? new[] { "--in-process" } : []];
+
+        CliRun run = FoliosCli.Run(arguments);
+
+        Assert.Equal(ExitCodes.Usage, run.ExitCode);
+        string message = Assert.Single(run.Error.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.StartsWith("folios trace: /dev/full: cannot write the trace: ", message, StringComparison.Ordinal);
+        Assert.Empty(TracedChildren("/dev/full"));
+    }
+
+    /// <summary>The processes still alive that were started as a traced child writing to <paramref name="output"/>.</summary>
+    private static List<int> TracedChildren(string output)
+    {
+        var children = new List<int>();
+        foreach (string directory in Directory.EnumerateDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), out int pid))
+                continue;
+            string commandLine;
+            try
+            {
+                commandLine = File.ReadAllText(Path.Combine(directory, "cmdline"));
+            }
+            catch (IOException)
+            {
+                continue;   // exited while we looked
+            }
+            catch (UnauthorizedAccessException)
+            {
+                continue;
+            }
+
+            string[] words = commandLine.Split('\0');
+            if (words.Contains("--traced-child") && words.Contains(output))
+                children.Add(pid);
+        }
+
+        return children;
+    }
+
     /// <summary>One event of the library's providers, its payload by field name.</summary>
     private sealed record Traced(string Provider, int Id, int ProcessId, Dictionary<string, object> Payload)
     {

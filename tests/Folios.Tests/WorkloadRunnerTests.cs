@@ -128,6 +128,38 @@ public sealed class WorkloadRunnerTests
     }
 
     [Fact]
+    public void A_broken_invariant_under_validate_names_the_policy_and_what_broke()
+    {
+        var options = new WorkloadOptions { SizeBytes = 4L << 20, Validate = true, Policy = PolicyParser.Parse("64K") };
+
+        // A free page given a reference no one holds: the arena's validator catches it, and the
+        // run must say so, not exit 0.
+        var broken = Assert.Throws<WorkloadInvariantException>(() => WorkloadRunner.Run(options, inspect: (_, machine, _) =>
+        {
+            Assert.True(machine.Arena.TryAllocate(0, out Folio folio));
+            uint pfn = folio.Pfn;
+            machine.Arena.Free(folio);
+            System.Runtime.CompilerServices.Unsafe.AsRef(in machine.Arena.Page(pfn)).Refcount = 7;
+        }));
+
+        Assert.Equal("64K", broken.Policy);
+        Assert.StartsWith("--validate: under policy 64K, the machine broke an invariant: ", broken.Message, StringComparison.Ordinal);
+        Assert.True(WorkloadInvariantException.IsBrokenInvariant(broken.InnerException!));
+    }
+
+    [Fact]
+    public void A_passing_validate_is_said_and_one_without_it_is_not()
+    {
+        CliRun validated = FoliosCli.Run("run", "sequential", "-s", "4M", "-p", "64K", "-p", "never", "--validate");
+        Assert.Equal(0, validated.ExitCode);
+        Assert.Contains("validated: every invariant of the buddy allocator, the page tables, the VMAs and the fault path holds after the run under each of the 2 policies.", validated.Output, StringComparison.Ordinal);
+
+        CliRun plain = FoliosCli.Run("run", "sequential", "-s", "4M");
+        Assert.Equal(0, plain.ExitCode);
+        Assert.DoesNotContain("validated:", plain.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Inconsistent_options_are_refused_with_the_value_named()
     {
         var options = new WorkloadOptions { SizeBytes = 8L << 10, Threads = 4 };
