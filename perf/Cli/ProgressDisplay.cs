@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Linq;
 using System.Threading;
 using System.Threading.Tasks;
 using Spectre.Console;
@@ -28,6 +27,24 @@ internal sealed class ProgressDisplay
     public static ProgressDisplay None { get; } = new(null);
 
     /// <summary>
+    /// Draws one part: nothing moves until it has started; its counted units fill the bar short of
+    /// the end until the job finishes the part, and meanwhile the bar says it is finishing (a 32G
+    /// address space takes seconds to tear down after its last fault).
+    /// </summary>
+    internal static void Update(ProgressTask bar, string description, WorkProgress progress)
+    {
+        if (!progress.Started)
+            return;
+        if (!bar.IsStarted)
+            bar.StartTask();
+        bar.MaxValue = Math.Max(1, progress.Total);
+        bar.Value = progress.Finished ? bar.MaxValue : Math.Min(progress.Done, bar.MaxValue * 0.999);
+        bar.Description = progress.Finishing ? description + " [grey](finishing)[/]" : description;
+        if (progress.Finished && !bar.IsFinished)
+            bar.StopTask();
+    }
+
+    /// <summary>
     /// Runs <paramref name="job"/> to completion, showing <paramref name="progress"/> under
     /// <paramref name="description"/> once it has taken longer than <see cref="ShowAfter"/>.
     /// </summary>
@@ -50,24 +67,33 @@ internal sealed class ProgressDisplay
         Task ended = running.ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         if (!ended.Wait(ShowAfter))
         {
+            var progressOf = new Dictionary<int, WorkProgress>();
             _console.Progress()
                 .AutoClear(true)
-                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn())
+                .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new WorkElapsedColumn(progressOf))
                 .Start(context =>
                 {
-                    var bars = parts.Select(part => (Bar: context.AddTask(Markup.Escape(part.Description), maxValue: 1), part.Progress)).ToList();
+                    var bars = new List<(ProgressTask Bar, string Description, WorkProgress Progress)>();
+                    foreach (var (description, progress) in parts)
+                    {
+                        string text = Markup.Escape(description);
+                        ProgressTask bar = context.AddTask(text, autoStart: false, maxValue: 1);
+                        progressOf[bar.Id] = progress;
+                        bars.Add((bar, text, progress));
+                    }
+
                     do
                     {
-                        foreach (var (bar, progress) in bars)
-                        {
-                            bar.MaxValue = Math.Max(1, progress.Total);
-                            bar.Value = Math.Min(progress.Done, bar.MaxValue);
-                        }
+                        foreach (var (bar, description, progress) in bars)
+                            Update(bar, description, progress);
                     }
                     while (!ended.Wait(s_pollInterval));
 
-                    foreach (var (bar, _) in bars)
+                    foreach (var (bar, description, _) in bars)
+                    {
+                        bar.Description = description;
                         bar.Value = bar.MaxValue;
+                    }
                 });
         }
 

@@ -22,7 +22,14 @@ internal static class PolicyComparison
         {
             if (warmUp)
                 WorkloadRunner.WarmUp(options);
-            return parts.Select((part, i) => WorkloadRunner.Run(options with { Policy = policies[i] }, part.Progress)).ToList();
+            var results = new List<WorkloadResult>(parts.Count);
+            for (int i = 0; i < parts.Count; i++)
+            {
+                results.Add(WorkloadRunner.Run(options with { Policy = policies[i] }, parts[i].Progress));
+                parts[i].Progress.Finish();   // after the teardown, which the pages do not count
+            }
+
+            return results;
         });
     }
 }

@@ -39,7 +39,12 @@ internal static class ScaleCommand
     private static int Run(CliConsole console, int maxThreads, long perThread, bool populate)
     {
         var progress = new WorkProgress();
-        IReadOnlyList<ScalingPoint> points = console.Progress.Run("scale", progress, () => ScalingRun.Measure(maxThreads, perThread, populate, progress));
+        IReadOnlyList<ScalingPoint> points = console.Progress.Run("scale", progress, () =>
+        {
+            IReadOnlyList<ScalingPoint> measured = ScalingRun.Measure(maxThreads, perThread, populate, progress);
+            progress.Finish();
+            return measured;
+        });
 
         console.Out.MarkupLine($"[bold]folios scale[/]: {Environment.ProcessorCount} CPUs, up to {maxThreads} threads x {ByteSize.Format(perThread)}, " +
             $"zeroing, {(populate ? "MADV_POPULATE_WRITE per thread" : "one store per page")}, best of {ScalingRun.Rounds}");

@@ -47,6 +47,60 @@ public sealed class ProgressDisplayTests : IDisposable
     }
 
     [Fact]
+    public void A_part_waiting_its_turn_has_no_clock_and_an_empty_bar()
+    {
+        var waiting = new WorkProgress();
+        var bar = new ProgressTask(1, "second", 1, autoStart: false);
+
+        ProgressDisplay.Update(bar, "second", waiting);
+
+        Assert.False(bar.IsStarted);
+        Assert.False(waiting.Started);
+        Assert.Equal(TimeSpan.Zero, waiting.Elapsed);
+        Assert.Equal(0, bar.Value);
+    }
+
+    [Fact]
+    public void Counted_units_done_before_the_job_is_shown_as_finishing_not_as_done()
+    {
+        var progress = new WorkProgress();
+        var bar = new ProgressTask(1, "64K", 1, autoStart: false);
+        progress.Plan(100);
+        progress.Advance(100);
+
+        ProgressDisplay.Update(bar, "64K", progress);
+
+        Assert.True(bar.IsStarted);
+        Assert.True(bar.Value < bar.MaxValue, "a bar at 100% while the teardown runs");
+        Assert.Equal("64K [grey](finishing)[/]", bar.Description);
+
+        progress.Finish();
+        ProgressDisplay.Update(bar, "64K", progress);
+
+        Assert.Equal(bar.MaxValue, bar.Value);
+        Assert.Equal("64K", bar.Description);
+        Assert.True(bar.IsFinished);
+    }
+
+    [Fact]
+    public void The_clock_runs_from_the_first_plan_to_finish()
+    {
+        var progress = new WorkProgress();
+        var outer = System.Diagnostics.Stopwatch.StartNew();
+        Thread.Sleep(50);   // before the plan: not the part's time
+        progress.Plan(1);
+        Thread.Sleep(50);
+        progress.Finish();
+        TimeSpan atFinish = outer.Elapsed;
+        TimeSpan elapsed = progress.Elapsed;
+        Thread.Sleep(20);
+
+        Assert.True(elapsed >= TimeSpan.FromMilliseconds(45), $"{elapsed}");
+        Assert.True(elapsed <= atFinish - TimeSpan.FromMilliseconds(45), $"{elapsed} of {atFinish}: the clock started before the plan");
+        Assert.Equal(elapsed, progress.Elapsed);   // stopped
+    }
+
+    [Fact]
     public void A_jobs_exception_comes_out_as_it_was_thrown()
     {
         InvalidOperationException thrown = Assert.Throws<InvalidOperationException>(() =>
