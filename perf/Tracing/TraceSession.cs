@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Diagnostics.Tracing;
 using System.IO;
 using System.Linq;
+using System.Runtime.InteropServices;
 using System.Threading;
 using System.Threading.Tasks;
 using LargeFolios.BuddyAllocator;
@@ -91,6 +92,12 @@ internal static class TraceSession
         }
 
         using Process owned = process;
+
+        // Killed or interrupted itself, this process would leave the child suspended for ever:
+        // each of these signals ends the child first, then does what it would have done.
+        using PosixSignalRegistration onTerm = PosixSignalRegistration.Create(PosixSignal.SIGTERM, _ => End(process));
+        using PosixSignalRegistration onInt = PosixSignalRegistration.Create(PosixSignal.SIGINT, _ => End(process));
+        using PosixSignalRegistration onHup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, _ => End(process));
         try
         {
             EventPipeSession session;

@@ -232,6 +232,39 @@ public sealed class TraceCommandTests : IDisposable
         Assert.Empty(TracedChildren("/dev/full"));
     }
 
+    [Fact]
+    public void A_tracer_terminated_by_a_signal_ends_its_child_first()
+    {
+        string path = Path.Combine(_directory, "terminated.nettrace");
+        var start = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (string argument in new[] { typeof(Program).Assembly.Location, "trace", "random", "--size", "16G", "-o", path })
+            start.ArgumentList.Add(argument);
+        using var tracer = System.Diagnostics.Process.Start(start)!;
+        try
+        {
+            var waited = System.Diagnostics.Stopwatch.StartNew();
+            while (TracedChildren(path).Count == 0 && !tracer.HasExited && waited.Elapsed < TimeSpan.FromSeconds(30))
+                System.Threading.Thread.Sleep(50);
+            Assert.NotEmpty(TracedChildren(path));
+
+            using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", tracer.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]))
+                kill.WaitForExit();
+            Assert.True(tracer.WaitForExit(TimeSpan.FromSeconds(30)), "the tracer did not exit on SIGTERM");
+
+            waited.Restart();
+            while (TracedChildren(path).Count > 0 && waited.Elapsed < TimeSpan.FromSeconds(10))
+                System.Threading.Thread.Sleep(50);
+            Assert.Empty(TracedChildren(path));
+        }
+        finally
+        {
+            if (!tracer.HasExited)
+                tracer.Kill(entireProcessTree: true);
+            foreach (int child in TracedChildren(path))
+                System.Diagnostics.Process.GetProcessById(child).Kill();
+        }
+    }
+
     /// <summary>The processes still alive that were started as a traced child writing to <paramref name="output"/>.</summary>
     private static List<int> TracedChildren(string output)
     {
