@@ -25,6 +25,10 @@ internal sealed class AllocatorTraceBuilder
     // EventSource's self-description, sent with the events in a manifest-format provider.
     private const int ManifestEventId = 0xFFFE;
 
+    // The providers' own messages shown, and how much of each: a trace is anyone's file.
+    private const int MaxMessagesShown = 5;
+    private const int MaxMessageShown = 200;
+
     // EventSource's EventSourceMessage: errors the provider reports about itself.
     private const int MessageEventId = 0;
 
@@ -42,7 +46,7 @@ internal sealed class AllocatorTraceBuilder
     private readonly PageTableStats _pageTables = new();
     private readonly MappingStats _mappings = new();
     private readonly Dictionary<(int ArenaId, long Number), (double TimeMs, SortedDictionary<int, long> FreeBlocks)> _snapshots = [];
-    private readonly List<(string Provider, string Message)> _providerMessages = [];
+    private readonly HashSet<(string Provider, string Message)> _providerMessages = [];
     private double _startMs = double.NaN;
     private double _endMs = double.NaN;
 
@@ -67,7 +71,10 @@ internal sealed class AllocatorTraceBuilder
         {
             // EventSource's own channel: "ERROR: Exception in Command Processing..." when the
             // provider failed to enable, which would otherwise look like an idle workload.
-            _providerMessages.Add((provider, data.PayloadByName(MessageField) as string ?? data.FormattedMessage ?? "(no message)"));
+            // Kept as the report will show them, so a trace of a million distinct messages costs a
+            // million short strings at most, and shows a few.
+            string message = data.PayloadByName(MessageField) as string ?? data.FormattedMessage ?? "(no message)";
+            _providerMessages.Add((provider, EchoedText.Quote(message, MaxMessageShown)));
             return;
         }
 
@@ -84,7 +91,7 @@ internal sealed class AllocatorTraceBuilder
         if (double.IsNaN(_startMs))
             _startMs = timeMs;
         _endMs = timeMs;
-        _eventsByName.Add((provider, name ?? data.EventName));
+        _eventsByName.Add((provider, name ?? $"event {id}"));   // not the trace's own name for it: any text at all
         switch (provider)
         {
             case AllocatorEventSource.ProviderName:
@@ -279,8 +286,10 @@ internal sealed class AllocatorTraceBuilder
         var warnings = new List<string>();
         if (eventsLost > 0)
             warnings.Add($"the session lost {eventsLost} events (its buffers overflowed): every count below is a lower bound");
-        foreach ((string provider, string message) in _providerMessages.Distinct())
+        foreach ((string provider, string message) in _providerMessages.Take(MaxMessagesShown))
             warnings.Add($"{provider} reported: {message}");
+        if (_providerMessages.Count > MaxMessagesShown)
+            warnings.Add($"and {_providerMessages.Count - MaxMessagesShown} more distinct messages of the providers");
         if (_arenas.Count == 0)
             warnings.Add($"no events of {string.Join(", ", TraceProviders.Names)}: were the providers enabled (--providers {TraceProviders.DotnetTraceArgument})?");
         else if (_arenaFilter is int only && !_arenas.Contains(only))

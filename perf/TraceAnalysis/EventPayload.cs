@@ -95,7 +95,7 @@ internal static class EventPayload
     // Ids are only unique within a provider: the name says whose event it is, in the provider's own
     // words (TraceEvent names a Start/Stop event by its task and opcode).
     private static string Name(TraceEvent data) =>
-        $"{data.ProviderName}/{TraceProviders.EventName(data.ProviderName, (int)data.ID) ?? data.EventName} (id {(int)data.ID})";
+        $"{data.ProviderName}/{TraceProviders.EventName(data.ProviderName, (int)data.ID) ?? "event"} (id {(int)data.ID})";
 
     /// <summary>The values <typeparamref name="TEnum"/> defines, worked out once per enumeration.</summary>
     private static class Defined<TEnum>

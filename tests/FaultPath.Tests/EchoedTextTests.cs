@@ -28,6 +28,14 @@ public class EchoedTextTests
     }
 
     [Fact]
+    public void A_sentence_may_be_shown_longer_than_a_word()
+    {
+        string sentence = new string('s', 150);
+        Assert.Equal($"\"{sentence}\"", EchoedText.Quote(sentence, 200));
+        Assert.Equal($"\"{new string('s', 100)}…\" (150 characters)", EchoedText.Quote(sentence, 100));
+    }
+
+    [Fact]
     public void A_cut_never_splits_a_surrogate_pair()
     {
         string text = new string('x', EchoedText.MaxShown - 1) + "😀" + "tail";

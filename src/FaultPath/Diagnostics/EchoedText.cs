@@ -22,15 +22,19 @@ public static class EchoedText
     public const int MaxShown = 48;
 
     /// <summary><paramref name="text"/> in double quotes, escaped and cut to <see cref="MaxShown"/> characters.</summary>
-    public static string Quote(ReadOnlySpan<char> text)
+    public static string Quote(ReadOnlySpan<char> text) => Quote(text, MaxShown);
+
+    /// <summary><paramref name="text"/> in double quotes, escaped and cut to <paramref name="maxShown"/> characters (a sentence, say, rather than a word).</summary>
+    public static string Quote(ReadOnlySpan<char> text, int maxShown)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxShown);
         // The common case, a short printable word, costs one scan and one string.
-        if (text.Length <= MaxShown && !NeedsEscape(text))
+        if (text.Length <= maxShown && !NeedsEscape(text))
             return string.Concat("\"", text, "\"");
 
-        var quoted = new StringBuilder(MaxShown + 32);
+        var quoted = new StringBuilder(Math.Min(text.Length, maxShown) + 32);
         quoted.Append('"');
-        int shown = Math.Min(text.Length, MaxShown);
+        int shown = Math.Min(text.Length, maxShown);
         for (int i = 0; i < shown; i++)
         {
             char c = text[i];
@@ -46,7 +50,7 @@ public static class EchoedText
         }
 
         quoted.Append('"');
-        if (text.Length > MaxShown)
+        if (text.Length > maxShown)
             quoted.Insert(quoted.Length - 1, '…').Append(CultureInfo.InvariantCulture, $" ({text.Length} characters)");
         return quoted.ToString();
     }
