@@ -22,9 +22,9 @@ internal static class ScaleCommand
     public static Command Create(CliConsole console)
     {
         ArgumentNullException.ThrowIfNull(console);
-        Option<int> threads = CliOptions.Count("--threads", "-t", Environment.ProcessorCount, 1, 1024, "a thread count",
-            "The most threads, measured at 1, 2, 4, ... and this; the CPU count by default.");
-        var populate = new Option<bool>("--populate") { Description = "Each thread populates its slice with one MADV_POPULATE_WRITE instead of a store to every page." };
+        Option<int?> threads = CliOptions.OptionalCount("--threads", "-t", 1, 1024, "a thread count",
+            "The most threads, measured at 1, 2, 4, ... and this [default: the CPU count].");
+        var populate = CliOptions.Flag("--populate", false, "Each thread populates its slice with one MADV_POPULATE_WRITE instead of a store to every page.");
         Option<ByteSize> perThread = CliOptions.Size("--per-thread", null, DefaultPerThread, "Each thread's slice, whole 2M.",
             bytes => bytes > 0 && bytes % (2L << 20) == 0 ? null : "a whole number of 2M, e.g. 64M or 256M");
 
@@ -32,7 +32,7 @@ internal static class ScaleCommand
         {
             threads, populate, perThread,
         };
-        command.SetAction(parsed => Run(console, parsed.GetValue(threads), parsed.GetValue(perThread).Bytes, parsed.GetValue(populate)));
+        command.SetAction(parsed => Run(console, parsed.GetValue(threads) ?? Environment.ProcessorCount, parsed.GetValue(perThread).Bytes, parsed.GetValue(populate)));
         return command;
     }
 
