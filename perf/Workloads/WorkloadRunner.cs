@@ -167,7 +167,10 @@ internal static class WorkloadRunner
     {
         try
         {
-            return new Arena(options.EffectiveArenaBytes, options: new ArenaOptions { MetadataOnly = options.MetadataOnly });
+            // A bound of the run's own, limited only by the process's, so that its refusals are
+            // told apart from those of runs beside it.
+            var hostMemory = new HostMemory(long.MaxValue);
+            return new Arena(options.EffectiveArenaBytes, options: new ArenaOptions { MetadataOnly = options.MetadataOnly, HostMemory = hostMemory });
         }
         catch (OutOfMemoryException noRoom)
         {

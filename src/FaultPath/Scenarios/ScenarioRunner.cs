@@ -16,7 +16,7 @@ namespace LargeFolios.FaultPath;
 /// gigabytes costs only the descriptors and 4 KiB of host memory per page table; stores still mark
 /// their page as non-zero, which is all a split asks of a page's contents.</para>
 /// <para>What the machine takes from the host is charged to a <see cref="HostMemory"/> bound (the
-/// process's unless one is given). A command whose page tables reach it fails with a
+/// runner's own within the process's, unless one is given). A command whose page tables reach it fails with a
 /// <see cref="HostMemoryException"/> naming the line; the machine stays valid, as after any
 /// out-of-memory fault.</para>
 /// </remarks>
@@ -34,12 +34,15 @@ public sealed class ScenarioRunner : IDisposable
     /// <param name="output">Where <c>dump</c> and <c>stats</c> print.</param>
     /// <param name="arenaBytes">The simulated memory.</param>
     /// <param name="metadataOnly">False to back the arena with real memory (folios really zeroed).</param>
-    /// <param name="hostMemory">The bound the machine's host memory is charged to; null for the process's.</param>
+    /// <param name="hostMemory">The bound the machine's host memory is charged to; null for one of the runner's own, limited only by the process's.</param>
     /// <exception cref="HostMemoryException">The bound cannot take the arena (its descriptors, or its memory); nothing was taken.</exception>
     public ScenarioRunner(TextWriter output, long arenaBytes = DefaultArenaBytes, bool metadataOnly = true, HostMemory? hostMemory = null)
     {
         ArgumentNullException.ThrowIfNull(output);
         _output = output;
+        // Without a bound of the caller's, one of the runner's own, limited only by the process's,
+        // so that a refusal is this scenario's and not that of a runner beside it.
+        hostMemory ??= new HostMemory(long.MaxValue);
         _arena = new Arena(arenaBytes, options: new ArenaOptions { MetadataOnly = metadataOnly, HostMemory = hostMemory });
         try
         {
