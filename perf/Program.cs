@@ -1,3 +1,4 @@
+using System;
 using System.CommandLine;
 using LargeFolios.Folios.Cli;
 using LargeFolios.Folios.Commands;
@@ -22,8 +23,17 @@ internal static class Program
         return root;
     }
 
-    /// <summary>Runs <paramref name="args"/> as the process would, writing to <paramref name="console"/>.</summary>
-    public static int Run(string[] args, CliConsole console) => CommandLineHost.Invoke(CreateRoot(console), args, console);
+    /// <summary>Runs <paramref name="args"/> as the process would, writing to <paramref name="console"/>; a malformed <see cref="HostMemoryVariable.Name"/> is a usage error.</summary>
+    public static int Run(string[] args, CliConsole console)
+    {
+        if (HostMemoryVariable.Apply(Environment.GetEnvironmentVariable(HostMemoryVariable.Name)) is { } problem)
+        {
+            console.Error.WriteLine($"folios: {problem}.");
+            return ExitCodes.Usage;
+        }
+
+        return CommandLineHost.Invoke(CreateRoot(console), args, console);
+    }
 
     private static int Main(string[] args) => Run(args, CliConsole.ForProcess());
 }

@@ -39,12 +39,21 @@ internal static class ScaleCommand
     private static int Run(CliConsole console, int maxThreads, long perThread, bool populate)
     {
         var progress = new WorkProgress();
-        IReadOnlyList<ScalingPoint> points = console.Progress.Run("scale", progress, () =>
+        IReadOnlyList<ScalingPoint> points;
+        try
         {
-            IReadOnlyList<ScalingPoint> measured = ScalingRun.Measure(maxThreads, perThread, populate, progress);
-            progress.Finish();
-            return measured;
-        });
+            points = console.Progress.Run("scale", progress, () =>
+            {
+                IReadOnlyList<ScalingPoint> measured = ScalingRun.Measure(maxThreads, perThread, populate, progress);
+                progress.Finish();
+                return measured;
+            });
+        }
+        catch (HostMemoryException tooBig)
+        {
+            console.Error.WriteLine($"folios scale: {tooBig.Message.TrimEnd('.')}; expected fewer threads or a smaller --per-thread, or FOLIOS_HOST_MEMORY set higher.");
+            return ExitCodes.Usage;
+        }
 
         console.Out.MarkupLine($"[bold]folios scale[/]: {Environment.ProcessorCount} CPUs, up to {maxThreads} threads x {ByteSize.Format(perThread)}, " +
             $"zeroing, {(populate ? "MADV_POPULATE_WRITE per thread" : "one store per page")}, best of {ScalingRun.Rounds}");

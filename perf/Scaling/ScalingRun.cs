@@ -36,16 +36,30 @@ internal static unsafe class ScalingRun
         return counts;
     }
 
+    /// <summary>The arena of a point: every thread's slice and room for page tables and per-CPU caches, in whole 4 MiB blocks.</summary>
+    private static long ArenaBytesFor(int threads, ulong perThread)
+    {
+        long total = (long)((ulong)threads * perThread);
+        long slack = Math.Max(32L << 20, total / 8);
+        long granule = (long)PageGeometry.PageSize << PageGeometry.DefaultMaxOrder;
+        return (total + slack + granule - 1) / granule * granule;
+    }
+
     /// <summary>Measures every order at every thread count.</summary>
     /// <param name="maxThreads">The most threads.</param>
     /// <param name="perThreadBytes">Each thread's slice, whole 2 MiB.</param>
     /// <param name="populate">MADV_POPULATE_WRITE per slice instead of a store to every page.</param>
     /// <param name="progress">Advanced by one per round. Optional.</param>
+    /// <exception cref="HostMemoryException">The largest point's arena is more than the host-memory bound has left; nothing ran.</exception>
     public static IReadOnlyList<ScalingPoint> Measure(int maxThreads, long perThreadBytes, bool populate, WorkProgress? progress = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(maxThreads);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(perThreadBytes);
         IReadOnlyList<int> counts = ThreadCounts(maxThreads);
+
+        // The largest point's arena, all of it touched, checked before the first point runs.
+        long largest = ArenaBytesFor(maxThreads, (ulong)perThreadBytes);
+        HostMemory.Process.EnsureAvailable(Arena.HostBytesFor(largest), $"the {maxThreads}-thread point's {ByteSize.FormatRounded(largest)} arena");
         progress?.Plan((long)Orders.Length * counts.Count * Rounds);
 
         var points = new List<ScalingPoint>();
@@ -69,10 +83,7 @@ internal static unsafe class ScalingRun
     /// <summary>The best of <see cref="Rounds"/> rounds: the wall time of the slowest thread.</summary>
     private static double MeasureOne(int threads, int order, ulong perThread, bool populate, WorkProgress? progress)
     {
-        long total = (long)((ulong)threads * perThread);
-        long slack = Math.Max(32L << 20, total / 8);   // page tables and per-CPU caches
-        long granule = (long)PageGeometry.PageSize << PageGeometry.DefaultMaxOrder;
-        using var arena = new Arena((total + slack + granule - 1) / granule * granule);
+        using var arena = new Arena(ArenaBytesFor(threads, perThread));
         NativeMemory.Clear(arena.BaseAddress, (nuint)arena.SizeBytes);   // resident before anything is timed
         using var machine = new Machine(arena);
         for (int k = ThpPolicy.MinAnonOrder; k <= PageGeometry.PmdOrder; k++)

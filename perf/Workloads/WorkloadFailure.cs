@@ -8,6 +8,6 @@ namespace LargeFolios.Folios.Workloads;
 /// <param name="Message">The fault path's own words.</param>
 internal sealed record WorkloadFailure(WorkloadOutcome Outcome, int Thread, int Iteration, ulong Address, string Message)
 {
-    /// <summary>One line for a report cell: <c>OOM at 0x7f0012345000</c>.</summary>
+    /// <summary>One line for a report cell: <c>OOM at 0x700012345000</c>.</summary>
     public string Summary => $"{(Outcome == WorkloadOutcome.OutOfMemory ? "OOM" : "SIGSEGV")} at 0x{Address:x}";
 }

@@ -23,7 +23,8 @@ internal static class WorkloadRunner
     /// <param name="options">The workload; checked first (<see cref="WorkloadOptions.Check"/>).</param>
     /// <param name="progress">Advanced by the pages covered; its total planned here. Optional.</param>
     /// <param name="inspect">Called with the result, the machine and the address space before teardown (tests, tracing). Optional.</param>
-    /// <exception cref="ArgumentException">The options are inconsistent, or the host cannot hold the arena; the message names the value.</exception>
+    /// <exception cref="ArgumentException">The options are inconsistent, the run needs more host memory than the bound
+    /// (<see cref="HostMemory.Process"/>) has left, or it reached the bound while it ran; the message names the value.</exception>
     /// <exception cref="WorkloadInvariantException">With <see cref="WorkloadOptions.Validate"/>: the machine broke an invariant.</exception>
     public static WorkloadResult Run(WorkloadOptions options, WorkProgress? progress = null, Action<WorkloadResult, Machine, AddressSpace>? inspect = null)
     {
@@ -41,12 +42,14 @@ internal static class WorkloadRunner
         ArgumentNullException.ThrowIfNull(pattern);
         if (options.Check() is { } problem)
             throw new ArgumentException(problem);
+        CheckFitsHost(options);
 
         using Arena arena = CreateArena(options);
-        using var machine = new Machine(arena);
+        long refusals = arena.HostMemory.Refusals;
+        using var machine = WithinBound(() => new Machine(arena));
         options.Policy.ApplyTo(machine.Policy);
         using ArenaFragmenter fragmenter = ArenaFragmenter.Fragment(arena, options.FragmentPercent);
-        using AddressSpace space = machine.CreateAddressSpace();
+        using AddressSpace space = WithinBound(machine.CreateAddressSpace);
 
         WorkloadSlice[] slices = CreateSlices(options, space, progress);
         progress?.Plan(slices.Sum(s => s.Pages) * options.Iterations);
@@ -103,7 +106,35 @@ internal static class WorkloadRunner
             }
         }
 
+        // Out of memory because the bound refused a page table is not the machine's result but
+        // the host's limit, which the up-front check missed (the bound is shared, or was lowered).
+        if (failure?.Outcome == WorkloadOutcome.OutOfMemory && arena.HostMemory.Refusals != refusals && arena.HostMemory.LastRefusal is { } refusal)
+        {
+            throw new ArgumentException(
+                $"the run reached the host-memory bound at 0x{failure.Address:x} (thread {failure.Thread}, iteration {failure.Iteration}): {Clause(refusal)}; {BoundHint}",
+                refusal);
+        }
+
         return result;
+    }
+
+    /// <summary>An exception's message as a clause of the tool's one-line messages: lower case, no full stop.</summary>
+    private static string Clause(Exception e) => char.ToLowerInvariant(e.Message[0]) + e.Message[1..].TrimEnd('.');
+
+    /// <summary>How the tool's bound is set, for the messages that meet it.</summary>
+    private const string BoundHint = "expected a smaller size or arena, or FOLIOS_HOST_MEMORY set higher";
+
+    /// <summary>Refuses a run whose footprint (<see cref="WorkloadFootprint"/>) is more than the host-memory bound has left, before it takes anything.</summary>
+    private static void CheckFitsHost(WorkloadOptions options)
+    {
+        WorkloadFootprint footprint = WorkloadFootprint.For(options);
+        long available = HostMemory.Process.AvailableBytes;
+        if (footprint.TotalBytes > available)
+        {
+            throw new ArgumentException(
+                $"size {ByteSize.Format(options.SizeBytes)} on a {ByteSize.FormatRounded(options.EffectiveArenaBytes)} arena needs up to {footprint.Describe(options.MetadataOnly)}; " +
+                $"the host-memory bound has {ByteSize.FormatRounded(available)} left (of {ByteSize.FormatRounded(HostMemory.Process.LimitBytes)}); {BoundHint}");
+        }
     }
 
     /// <summary>
@@ -127,24 +158,33 @@ internal static class WorkloadRunner
         Run(small with { Policy = Policies.PolicySettings.Never });
     }
 
+    /// <summary>What the up-front check let through but the bound (shared, or lowered since) refused is still the options' fault.</summary>
+    private static T WithinBound<T>(Func<T> create)
+    {
+        try
+        {
+            return create();
+        }
+        catch (HostMemoryException refused)
+        {
+            throw new ArgumentException($"{Clause(refused)}; {BoundHint}", refused);
+        }
+    }
+
     /// <summary>The machine's memory; a host that cannot hold it is the options' fault, not a result.</summary>
     private static Arena CreateArena(WorkloadOptions options)
     {
-        // Memory behind the arena is reserved lazily and touched by the faults: one larger than
-        // the host would not fail here but get the process killed halfway through the run.
-        long hostBytes = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-        if (!options.MetadataOnly && options.EffectiveArenaBytes > hostBytes)
-            throw new ArgumentException($"arena {ByteSize.FormatRounded(options.EffectiveArenaBytes)} with memory behind it is more than this host's {ByteSize.FormatRounded(hostBytes)}; expected a smaller arena, or metadata-only");
-
         try
         {
-            return new Arena(options.EffectiveArenaBytes, options: new ArenaOptions { MetadataOnly = options.MetadataOnly });
+            // A bound of the run's own, limited only by the process's, so that its refusals are
+            // told apart from those of runs beside it.
+            var hostMemory = new HostMemory(long.MaxValue);
+            return new Arena(options.EffectiveArenaBytes, options: new ArenaOptions { MetadataOnly = options.MetadataOnly, HostMemory = hostMemory });
         }
         catch (OutOfMemoryException noRoom)
         {
-            long descriptors = (options.EffectiveArenaBytes >> PageGeometry.PageShift) * PageDescriptor.Size;
-            string what = options.MetadataOnly ? $"its {ByteSize.FormatRounded(descriptors)} of page descriptors" : "its memory and page descriptors";
-            throw new ArgumentException($"arena {ByteSize.FormatRounded(options.EffectiveArenaBytes)} does not fit this host: no room for {what}", noRoom);
+            // The bound is checked above, but the host itself (the C heap, mmap) may still say no.
+            throw new ArgumentException($"arena {ByteSize.FormatRounded(options.EffectiveArenaBytes)} does not fit this host: {Clause(noRoom)}; {BoundHint}", noRoom);
         }
     }
 

@@ -49,6 +49,9 @@ public sealed unsafe partial class Arena : IDisposable
     private readonly uint _perCpuOrders;
     private readonly ZoneWatermarks _watermarks;
     private readonly int _id;
+    private readonly HostMemory _hostMemory;
+    private long _hostCharged;
+    private SidePagePool? _sidePages;
     private PageDescriptor* _pages;
     private byte* _memory;
     private PerCpuPages* _perCpu;
@@ -59,11 +62,13 @@ public sealed unsafe partial class Arena : IDisposable
     /// </summary>
     /// <param name="sizeBytes">A positive whole number of max-order blocks (4 MiB each at the default order).</param>
     /// <param name="maxOrder">The largest block order (Linux MAX_PAGE_ORDER), 0..<see cref="PageGeometry.MaxSupportedOrder"/>.</param>
-    /// <param name="options">Metadata-only mode, per-CPU cache sizing; null for the defaults.</param>
+    /// <param name="options">Metadata-only mode, per-CPU cache sizing, the host-memory bound; null for the defaults.</param>
+    /// <exception cref="HostMemoryException">The host-memory bound cannot take what the arena needs (<see cref="HostBytesFor"/>); nothing was taken.</exception>
     public Arena(long sizeBytes, int maxOrder = PageGeometry.DefaultMaxOrder, ArenaOptions? options = null)
     {
         options ??= ArenaOptions.Default;
         ValidateGeometry(sizeBytes, maxOrder, options);
+        _hostMemory = options.HostMemory ?? HostMemory.Process;
 
         _maxOrder = maxOrder;
         _totalPages = sizeBytes >> PageGeometry.PageShift;
@@ -76,6 +81,15 @@ public sealed unsafe partial class Arena : IDisposable
         int high = options.PerCpuHigh != 0 ? options.PerCpuHigh : _watermarks.PerCpuHigh(batch, sets);
         uint cacheable = (1u << (Math.Min(maxOrder, PageGeometry.PmdOrder) + 1)) - 1;
         _perCpuOrders = options.PerCpuOrders & cacheable;
+
+        // Charged before anything is taken: the descriptors are all written below, so a host
+        // that cannot hold them would otherwise meet its OOM killer here.
+        long hostBytes = HostBytesForPages(_totalPages, sets, options.MetadataOnly);
+        string what = options.MetadataOnly
+            ? $"the page descriptors of a {HostMemoryException.FormatBytes(sizeBytes)} metadata-only arena"
+            : $"the memory and page descriptors of a {HostMemoryException.FormatBytes(sizeBytes)} arena";
+        _hostMemory.Charge(hostBytes, what);
+        _hostCharged = hostBytes;
 
         try
         {
@@ -102,6 +116,10 @@ public sealed unsafe partial class Arena : IDisposable
                 _memoryBytes = (nuint)sizeBytes;
                 _memory = ArenaMemory.Reserve(_memoryBytes, (nuint)PageGeometry.PageSize << maxOrder, options.HostHugePages);
             }
+            else
+            {
+                _sidePages = new SidePagePool(_hostMemory);
+            }
 
             _zone = new Zone(_pages, _totalPages, maxOrder);
             _id = ArenaRegistry.Reserve();
@@ -114,6 +132,23 @@ public sealed unsafe partial class Arena : IDisposable
             throw;
         }
     }
+
+    /// <summary>
+    /// The host memory an arena of <paramref name="sizeBytes"/> charges its bound when it is
+    /// created: 64 bytes of descriptor per page, the per-CPU sets, and, unless metadata-only, the
+    /// memory itself. Page-table side pages of a metadata-only arena are charged as they are needed.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="sizeBytes"/> is 0 or negative.</exception>
+    public static long HostBytesFor(long sizeBytes, ArenaOptions? options = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(sizeBytes);
+        options ??= ArenaOptions.Default;
+        int sets = options.PerCpuSets > 0 ? options.PerCpuSets : Environment.ProcessorCount;
+        return HostBytesForPages(sizeBytes >> PageGeometry.PageShift, (int)BitOperations.RoundUpToPowerOf2((uint)sets), options.MetadataOnly);
+    }
+
+    /// <summary>The bound this arena and what hangs off it (page-table side pages, a machine's page-content bits) charge.</summary>
+    public HostMemory HostMemory => _hostMemory;
 
     /// <summary>The largest block order (Linux MAX_PAGE_ORDER).</summary>
     public int MaxOrder => _maxOrder;
@@ -186,6 +221,10 @@ public sealed unsafe partial class Arena : IDisposable
 
     internal PerCpuPages* PerCpu => _perCpu;
 
+    /// <summary>Where a metadata-only arena's page tables keep their entries; null for an arena with memory, whose pages hold them.</summary>
+    [LayerInterface]
+    internal SidePagePool? SidePages => _sidePages;
+
     /// <summary>Releases the memory and descriptors. Idempotent.</summary>
     public void Dispose() => ReleaseNativeMemory();
 
@@ -211,7 +250,15 @@ public sealed unsafe partial class Arena : IDisposable
             NativeMemory.AlignedFree(_pages);
             _pages = null;
         }
+
+        _sidePages?.Dispose();
+        _sidePages = null;
+        _hostMemory.Uncharge(_hostCharged);
+        _hostCharged = 0;
     }
+
+    private static long HostBytesForPages(long pages, int perCpuSets, bool metadataOnly) =>
+        (pages * PageDescriptor.Size) + ((long)perCpuSets * sizeof(PerCpuPages)) + (metadataOnly ? 0 : pages << PageGeometry.PageShift);
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     [LayerInterface]

@@ -37,6 +37,12 @@ public sealed record ArenaOptions
     /// </summary>
     public uint PerCpuOrders { get; init; } = AllPerCpuOrders;
 
+    /// <summary>
+    /// The bound the arena charges for what it takes from the host (<see cref="BuddyAllocator.HostMemory"/>);
+    /// null for the process's (<see cref="BuddyAllocator.HostMemory.Process"/>).
+    /// </summary>
+    public HostMemory? HostMemory { get; init; }
+
     /// <summary>How the host should back the arena's memory (Linux only).</summary>
     public HostHugePages HostHugePages { get; init; }
 }

@@ -31,6 +31,7 @@ public sealed unsafe partial class Machine : IDisposable
 
     /// <summary>Creates a machine over <paramref name="arena"/>, taking the 4 KiB zero page from it.</summary>
     /// <exception cref="OutOfMemoryException">The arena has no free page for the zero page.</exception>
+    /// <exception cref="HostMemoryException">The arena is metadata-only and its host-memory bound refused the page-content bits.</exception>
     public Machine(Arena arena)
     {
         ArgumentNullException.ThrowIfNull(arena);
@@ -42,7 +43,17 @@ public sealed unsafe partial class Machine : IDisposable
         DeferredSplitQueue = new DeferredSplitQueue(arena, MthpStats, Events);
         Contents = new PageContents(arena);
         _shrinker = new DeferredSplitShrinker(this);
-        Folio zero = arena.Allocate(0);
+        Folio zero;
+        try
+        {
+            zero = arena.Allocate(0);
+        }
+        catch (OutOfMemoryException)
+        {
+            Contents.Dispose();   // no machine comes of it: its bits go back to the host and the bound
+            throw;
+        }
+
         Contents.Clear(zero.Pfn, 1);
         _zeroPfn = zero.Pfn;
         FaultPathMetrics.Register(this);

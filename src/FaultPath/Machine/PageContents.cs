@@ -21,14 +21,19 @@ namespace LargeFolios.FaultPath;
 internal sealed unsafe class PageContents : IDisposable
 {
     private readonly Arena _arena;
+    private readonly long _hostBytes;
     private ulong* _nonZero;
 
+    /// <exception cref="HostMemoryException">The arena's host-memory bound refused the bits; nothing was taken.</exception>
     public PageContents(Arena arena)
     {
         _arena = arena;
         if (!arena.HasMemory)
         {
             nuint words = (nuint)((arena.TotalPages + 63) >> 6);
+            long bytes = (long)words * sizeof(ulong);
+            arena.HostMemory.Charge(bytes, "the page-content bits of a metadata-only machine");
+            _hostBytes = bytes;
             _nonZero = (ulong*)NativeMemory.AllocZeroed(words, sizeof(ulong));
         }
     }
@@ -91,7 +96,11 @@ internal sealed unsafe class PageContents : IDisposable
     public void Dispose()
     {
         if (_nonZero != null)
+        {
             NativeMemory.Free(_nonZero);
+            _arena.HostMemory.Uncharge(_hostBytes);
+        }
+
         _nonZero = null;
     }
 }

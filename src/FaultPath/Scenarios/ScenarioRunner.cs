@@ -12,9 +12,13 @@ namespace LargeFolios.FaultPath;
 /// stands for; <c>dump</c>, <c>stats</c> print to the output.
 /// </summary>
 /// <remarks>
-/// The memory is a metadata-only arena (descriptors, no bytes), so a scenario that touches
-/// gigabytes costs only the descriptors; stores still mark their page as non-zero, which is all a
-/// split asks of a page's contents.
+/// <para>The memory is a metadata-only arena (descriptors, no bytes), so a scenario that touches
+/// gigabytes costs only the descriptors and 4 KiB of host memory per page table; stores still mark
+/// their page as non-zero, which is all a split asks of a page's contents.</para>
+/// <para>What the machine takes from the host is charged to a <see cref="HostMemory"/> bound (the
+/// runner's own within the process's, unless one is given). A command whose page tables reach it fails with a
+/// <see cref="HostMemoryException"/> naming the line; the machine stays valid, as after any
+/// out-of-memory fault.</para>
 /// </remarks>
 public sealed class ScenarioRunner : IDisposable
 {
@@ -30,13 +34,27 @@ public sealed class ScenarioRunner : IDisposable
     /// <param name="output">Where <c>dump</c> and <c>stats</c> print.</param>
     /// <param name="arenaBytes">The simulated memory.</param>
     /// <param name="metadataOnly">False to back the arena with real memory (folios really zeroed).</param>
-    public ScenarioRunner(TextWriter output, long arenaBytes = DefaultArenaBytes, bool metadataOnly = true)
+    /// <param name="hostMemory">The bound the machine's host memory is charged to; null for one of the runner's own, limited only by the process's.</param>
+    /// <exception cref="HostMemoryException">The bound cannot take the arena (its descriptors, or its memory); nothing was taken.</exception>
+    public ScenarioRunner(TextWriter output, long arenaBytes = DefaultArenaBytes, bool metadataOnly = true, HostMemory? hostMemory = null)
     {
         ArgumentNullException.ThrowIfNull(output);
         _output = output;
-        _arena = new Arena(arenaBytes, options: new ArenaOptions { MetadataOnly = metadataOnly });
-        _machine = new Machine(_arena);
-        _space = _machine.CreateAddressSpace();
+        // Without a bound of the caller's, one of the runner's own, limited only by the process's,
+        // so that a refusal is this scenario's and not that of a runner beside it.
+        hostMemory ??= new HostMemory(long.MaxValue);
+        _arena = new Arena(arenaBytes, options: new ArenaOptions { MetadataOnly = metadataOnly, HostMemory = hostMemory });
+        try
+        {
+            _machine = new Machine(_arena);
+            _space = _machine.CreateAddressSpace();
+        }
+        catch (OutOfMemoryException)
+        {
+            _machine?.Dispose();
+            _arena.Dispose();
+            throw;
+        }
     }
 
     /// <summary>The machine (its policy, counters and arena).</summary>
@@ -49,8 +67,10 @@ public sealed class ScenarioRunner : IDisposable
     /// Reads and runs the scenario at <paramref name="path"/>, printing to <paramref name="output"/>;
     /// errors go to <paramref name="error"/> as one line naming file, line and what went wrong.
     /// </summary>
-    /// <returns>0; 2 for a malformed line (nothing after it ran); 1 for a command that failed (a
-    /// fault outside every mapping, a syscall the kernel would refuse).</returns>
+    /// <returns>0; 2 for a malformed line (nothing after it ran) or a scenario that needs more host
+    /// memory than the bound allows (<see cref="HostMemoryException"/>, at the start or at the line
+    /// that reached it); 1 for a command that failed (a fault outside every mapping, a syscall the
+    /// kernel would refuse, the arena out of memory).</returns>
     public static int Replay(string path, TextWriter output, TextWriter error)
     {
         ArgumentNullException.ThrowIfNull(path);
@@ -61,10 +81,21 @@ public sealed class ScenarioRunner : IDisposable
             return 2;
         }
 
+        ScenarioRunner runner;
         try
         {
-            using var runner = new ScenarioRunner(output);
-            runner.Run(ScenarioReader.ReadFile(path), path);
+            runner = new ScenarioRunner(output);
+        }
+        catch (HostMemoryException tooBig)
+        {
+            error.WriteLine($"{path}: {tooBig.Message}");
+            return 2;
+        }
+
+        try
+        {
+            using (runner)
+                runner.Run(ScenarioReader.ReadFile(path), path);
             return 0;
         }
         catch (ScenarioSyntaxException syntax)
@@ -78,6 +109,12 @@ public sealed class ScenarioRunner : IDisposable
             output.Flush();
             error.WriteLine(failed.Message);
             return 1;
+        }
+        catch (HostMemoryException reached)
+        {
+            output.Flush();
+            error.WriteLine(reached.Message);
+            return 2;
         }
         catch (IOException io)
         {
@@ -113,8 +150,10 @@ public sealed class ScenarioRunner : IDisposable
 
     /// <summary>Runs one command.</summary>
     /// <exception cref="ScenarioExecutionException">It failed; the message names <paramref name="file"/>, the line and the address.</exception>
+    /// <exception cref="HostMemoryException">It ran out of memory because the host-memory bound refused its page tables; the message names the line and the bound.</exception>
     public void Execute(ScenarioCommand command, string file = "")
     {
+        long refusals = _arena.HostMemory.Refusals;
         try
         {
             switch (command.Verb)
@@ -163,6 +202,9 @@ public sealed class ScenarioRunner : IDisposable
         }
         catch (OutOfMemoryException oom)
         {
+            // The fault path's VM_FAULT_OOM does not say whose memory ran out; the bound's count does.
+            if (_arena.HostMemory.Refusals != refusals && _arena.HostMemory.LastRefusal is { } refusal)
+                throw new HostMemoryException($"{Where(command, file)}: {oom.Message.TrimEnd('.')}: {char.ToLowerInvariant(refusal.Message[0])}{refusal.Message[1..]}", refusal);
             throw Failed(command, file, command.Address, oom.Message, oom);
         }
     }
@@ -176,5 +218,7 @@ public sealed class ScenarioRunner : IDisposable
     }
 
     private static ScenarioExecutionException Failed(ScenarioCommand command, string file, ulong address, string message, Exception cause) =>
-        new($"{(file.Length > 0 ? file + ":" : "line ")}{command.Line}: {message}", file, command.Line, address, cause);
+        new($"{Where(command, file)}: {message}", file, command.Line, address, cause);
+
+    private static string Where(ScenarioCommand command, string file) => $"{(file.Length > 0 ? file + ":" : "line ")}{command.Line}";
 }

@@ -45,6 +45,7 @@ public sealed unsafe partial class PageTableTree : IDisposable
     private readonly Arena _arena;
     private readonly PageDescriptor* _pages;
     private readonly byte* _memory;
+    private readonly SidePagePool? _sidePages;
     private readonly uint _pgd;
     private readonly int _ownerId;
     private long _tablePages;
@@ -55,6 +56,7 @@ public sealed unsafe partial class PageTableTree : IDisposable
     /// <param name="arena">The memory the tables are pages of.</param>
     /// <param name="ownerId">Who the tables belong to (an address space's id), as the trace events name them.</param>
     /// <exception cref="OutOfMemoryException">The arena has no free page for the PGD.</exception>
+    /// <exception cref="HostMemoryException">The arena is metadata-only and its host-memory bound refused the PGD's side page.</exception>
     public PageTableTree(Arena arena, int ownerId = 0)
     {
         ArgumentNullException.ThrowIfNull(arena);
@@ -63,8 +65,32 @@ public sealed unsafe partial class PageTableTree : IDisposable
         _ownerId = ownerId;
         _pages = arena.Pages;
         _memory = arena.BaseAddress;
+        _sidePages = arena.SidePages;
+        long refusals = arena.HostMemory.Refusals;
         if (!TryAllocateTable(out _pgd))
+        {
+            if (arena.HostMemory.Refusals != refusals && arena.HostMemory.LastRefusal is { } refusal)
+                throw new HostMemoryException($"No host memory for the PGD's side page: {refusal.Message}", refusal);
             ThrowHelper.ThrowOutOfMemory("No free page in the arena for a PGD.");
+        }
+    }
+
+    /// <summary>
+    /// The most page-table pages mapping <paramref name="length"/> bytes from
+    /// <paramref name="start"/> can take, the PGD included: a PTE table per 2 MiB the range touches
+    /// (a PMD leaf's deposited table stands in for it), a PMD table per 1 GiB, a PUD table per
+    /// 512 GiB. In a metadata-only arena each costs the host a 4 KiB side page.
+    /// </summary>
+    public static long MaxTablesFor(ulong start, ulong length)
+    {
+        if (length == 0)
+            return 1;
+        ulong last = start + (length - 1);
+        if (last < start)
+            last = ulong.MaxValue;
+        return 1 + Spans(start, last, VirtualAddress.PmdShift) + Spans(start, last, VirtualAddress.PudShift) + Spans(start, last, VirtualAddress.PgdShift);
+
+        static long Spans(ulong first, ulong last, int shift) => (long)((last >> shift) - (first >> shift)) + 1;
     }
 
     /// <summary>The arena the tables are pages of.</summary>
@@ -384,8 +410,17 @@ public sealed unsafe partial class PageTableTree : IDisposable
         else
         {
             // A metadata-only arena has no memory behind its pages: the table's entries live in a
-            // side page, found through the descriptor.
-            memory = SidePagePool.Rent();
+            // side page, found through the descriptor. One the host-memory bound refuses fails the
+            // allocation as an empty arena does (Linux's pagetable_alloc returning NULL): every
+            // caller already unwinds that, so nothing is left half-built.
+            memory = _sidePages!.TryRent();
+            if (memory == null)
+            {
+                _arena.Free(folio);
+                pfn = PageDescriptor.Nil;
+                return false;
+            }
+
             page->Mapping = (ulong)memory;
         }
 
@@ -408,7 +443,7 @@ public sealed unsafe partial class PageTableTree : IDisposable
         Debug.Assert(page->PageTypeWord == PageTableTypeWord, "freeing a page that is not a page table");
         Debug.Assert(page->Private == 0, "freeing a locked page table");
         if (_memory == null)
-            SidePagePool.Return((void*)page->Mapping);
+            _sidePages!.Return((void*)page->Mapping);
         page->Mapping = 0;
         page->Private = 0;
         page->PageTypeWord = unchecked((uint)PageDescriptor.NoMapcount);
