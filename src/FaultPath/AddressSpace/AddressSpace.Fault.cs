@@ -248,7 +248,7 @@ public sealed unsafe partial class AddressSpace
     /// <summary>Linux <c>vma_alloc_anon_folio_pmd</c>: a zeroed PMD-order anonymous folio, or the fallback counted.</summary>
     private bool TryAllocatePmdFolio(ulong address, out Folio folio)
     {
-        if (!_arena.TryAllocate(PageGeometry.PmdOrder, out folio, FolioKind.Anonymous))
+        if (!_arena.TryAllocate(PageGeometry.PmdOrder, FolioKind.Anonymous, out folio))
         {
             _events.Count(VmEvent.ThpFaultFallback);
             _mthp.Count(PageGeometry.PmdOrder, MthpStatItem.AnonFaultFallback);
@@ -388,7 +388,7 @@ public sealed unsafe partial class AddressSpace
             {
                 int order = BitOperations.Log2(orders);
                 tried |= 1u << order;
-                if (_arena.TryAllocate(order, out folio, FolioKind.Anonymous))
+                if (_arena.TryAllocate(order, FolioKind.Anonymous, out folio))
                 {
                     tried &= ~1u;
                     // rmap will write every page's descriptor: start fetching them now, so the
@@ -407,7 +407,7 @@ public sealed unsafe partial class AddressSpace
         }
 
         // folio_prealloc: the order-0 fallback.
-        if (!_arena.TryAllocate(0, out folio, FolioKind.Anonymous))
+        if (!_arena.TryAllocate(0, FolioKind.Anonymous, out folio))
             return false;
         _machine.Contents.Clear(folio.Pfn, 1);
         return true;
@@ -449,7 +449,7 @@ public sealed unsafe partial class AddressSpace
     private FaultOutcome DoWpPage(in Vma vma, ulong address, PteTable table, Pte orig, out FaultResult result)
     {
         Debug.Assert(orig.IsSpecial && orig.Pfn == _machine.ZeroPfn, "a read-only PTE that is not the zero page");
-        if (!_arena.TryAllocate(0, out Folio folio, FolioKind.Anonymous))
+        if (!_arena.TryAllocate(0, FolioKind.Anonymous, out Folio folio))
             return Handled(new FaultResult(FaultKind.OutOfMemory, OrdersTried: 1), out result);
         _machine.Contents.Clear(folio.Pfn, 1);
 
