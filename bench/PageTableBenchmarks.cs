@@ -1,3 +1,4 @@
+using System;
 using BenchmarkDotNet.Attributes;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.PageTables;
@@ -12,7 +13,7 @@ namespace LargeFolios.Bench;
 /// PTE-mapped folio would; and installing a 2 MiB PMD leaf with its deposited table, splitting it
 /// into 512 PTEs and zapping them.
 /// </summary>
-public unsafe class PageTableBenchmarks
+public class PageTableBenchmarks
 {
     private const ulong Base = 0x7f00_0000_0000;
     private static readonly Pte Entry = Pte.Make(0x100, PteFlags.Present | PteFlags.Write | PteFlags.User | PteFlags.Accessed | PteFlags.Dirty);
@@ -56,9 +57,9 @@ public unsafe class PageTableBenchmarks
     {
         _table.Lock();
         PageTableTree.SetPtes(_table, Base, Entry, VirtualAddress.EntriesPerTable);
-        Pte* slot = _table.At(Base);
+        Span<Pte> slot = _table.Entries;
         int cleared = 0;
-        for (int i = 0; i < VirtualAddress.EntriesPerTable; i++)
+        for (int i = 0; i < slot.Length; i++)
         {
             cleared += slot[i].IsNone ? 0 : 1;
             slot[i] = Pte.None;

@@ -57,7 +57,7 @@ public unsafe class PteScanBenchmarks
 
     /// <summary>The public entry point, to show what the dispatch costs over the path it picks.</summary>
     [Benchmark]
-    public int Auto() => PteScan.CountNone((Pte*)_table, Count);
+    public int Auto() => PteScan.CountNone(Table);
 
     /// <summary>
     /// Keeps the benchmarks whose method is named after a path this machine accelerates (and Auto,

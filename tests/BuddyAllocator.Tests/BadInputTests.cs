@@ -25,7 +25,7 @@ public unsafe class BadInputTests
         var error = Assert.Throws<ArgumentOutOfRangeException>(() => arena.Allocate(order));
         Assert.Contains($"Order {order}", error.Message);
         Assert.Contains("0..10", error.Message);
-        Assert.Throws<ArgumentOutOfRangeException>(() => arena.TryAllocate(order, out _, FolioKind.Anonymous));
+        Assert.Throws<ArgumentOutOfRangeException>(() => arena.TryAllocate(order, FolioKind.Anonymous, out _));
         before.AssertUnchanged(arena);
     }
 

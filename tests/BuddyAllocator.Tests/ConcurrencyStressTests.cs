@@ -68,7 +68,7 @@ public unsafe class ConcurrencyStressTests
                     {
                         int order = random.Next(100) switch { < 60 => 0, < 80 => random.Next(2, 5), < 95 => random.Next(5, 10), _ => 10 };
                         var kind = order != 1 && random.Next(2) == 0 ? FolioKind.Anonymous : FolioKind.Plain;
-                        if (arena.TryAllocate(order, out Folio folio, kind))
+                        if (arena.TryAllocate(order, kind, out Folio folio))
                         {
                             Claim(folio, id);
                             mine.Add(folio);

@@ -102,7 +102,7 @@ public unsafe class FolioTests
         var error = Assert.Throws<OrderOneFolioException>(() => arena.Allocate(1, FolioKind.Anonymous));
         Assert.Contains("order 1", error.Message);
         Assert.Contains("page[2]", error.Message);
-        Assert.Throws<OrderOneFolioException>(() => arena.TryAllocate(1, out _, FolioKind.Anonymous));
+        Assert.Throws<OrderOneFolioException>(() => arena.TryAllocate(1, FolioKind.Anonymous, out _));
         before.AssertUnchanged(arena);
     }
 

@@ -82,7 +82,7 @@ public unsafe class ShadowModelPropertyTests
             {
                 int order = Math.Min(step.A, arena.MaxOrder);
                 var kind = step.B == 1 && order != 1 ? FolioKind.Anonymous : FolioKind.Plain;
-                if (arena.TryAllocate(order, out Folio folio, kind))
+                if (arena.TryAllocate(order, kind, out Folio folio))
                 {
                     model.Add(folio, kind);
                 }

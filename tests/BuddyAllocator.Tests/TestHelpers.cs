@@ -16,7 +16,7 @@ internal static class TestHelpers
     public static List<Folio> FillWith(Arena arena, int order, FolioKind kind = FolioKind.Plain)
     {
         var folios = new List<Folio>();
-        while (arena.TryAllocate(order, out Folio folio, kind))
+        while (arena.TryAllocate(order, kind, out Folio folio))
             folios.Add(folio);
         return folios;
     }

@@ -84,7 +84,7 @@ public unsafe class PageTableTreeTests
         Assert.Equal(WalkResult.Table, tree.Walk(Base, allocate: true, out PteTable table));
         table.Lock();
         Assert.True(table.IsLocked);
-        Assert.True(PteScan.AllNone(table.At(Base), 512));
+        Assert.True(PteScan.AllNone(table.Entries));
         PageTableTree.SetPtes(table, Base + 0x1f_c000, Rw(0x800), 4);      // the last four slots
         table.Unlock();
         Assert.False(table.IsLocked);

@@ -38,11 +38,11 @@ public unsafe class PageTableValidatorTests
         using var arena = BuddyOnly();
         using var tree = new PageTableTree(arena);
         tree.Walk(Base, allocate: true, out PteTable table);
-        *table.At(Base + 0x5000) = Rw((ulong)arena.TotalPages);
+        table.At(Base + 0x5000) = Rw((ulong)arena.TotalPages);
         var error = Corrupt(tree);
         Assert.Equal(Base + 0x5000, error.Address);
         Assert.Contains("outside the arena", error.Message);
-        *table.At(Base + 0x5000) = Pte.None;
+        table.At(Base + 0x5000) = Pte.None;
     }
 
     [Fact]
@@ -67,9 +67,9 @@ public unsafe class PageTableValidatorTests
         using var arena = BuddyOnly();
         using var tree = new PageTableTree(arena);
         tree.Walk(Base, allocate: true, out PteTable table);
-        *table.At(Base) = new Pte(0x1000);
+        table.At(Base) = new Pte(0x1000);
         Assert.Contains("not present", Corrupt(tree).Message);
-        *table.At(Base) = Pte.None;
+        table.At(Base) = Pte.None;
     }
 
     [Fact]

@@ -5,7 +5,7 @@ using Xunit;
 namespace LargeFolios.PageTables.Tests;
 
 /// <summary>The README's page-table example, as written there, does what the README says.</summary>
-public unsafe class ReadmeExampleTests
+public class ReadmeExampleTests
 {
     [Fact]
     public void The_page_table_example_maps_a_64k_folio_and_reports_16_kb_of_tables()
@@ -20,7 +20,7 @@ public unsafe class ReadmeExampleTests
         Folio folio = arena.Allocate(4, FolioKind.Anonymous);
         tables.Walk(0x7f00_0001_0000, allocate: true, out PteTable pte);
         pte.Lock();
-        if (PteScan.AllNone(pte.At(0x7f00_0001_0000), 16))
+        if (PteScan.AllNone(pte.Slice(0x7f00_0001_0000, 16)))
             PageTableTree.SetPtes(pte, 0x7f00_0001_0000, Pte.Make(folio.Pfn, PteFlags.Present | PteFlags.Write | PteFlags.User), 16);
         pte.Unlock();
 

@@ -24,7 +24,7 @@ public static class TableZap
         return zap.Cleared;
     }
 
-    private unsafe struct Visitor(PageTableTree tree, List<ZappedEntry>? zapped) : IPageWalkVisitor
+    private struct Visitor(PageTableTree tree, List<ZappedEntry>? zapped) : IPageWalkVisitor
     {
         public long Cleared { get; private set; }
 
@@ -54,13 +54,14 @@ public static class TableZap
         public WalkAction PteRange(in PmdSlot pmd, PteTable table, ulong address, ulong limit)
         {
             table.Lock();
-            Pte* slot = table.At(address);
-            for (ulong va = address; va < limit; va += PageGeometry.PageSize, slot++)
+            Span<Pte> slots = table.Slice(address, (int)((limit - address) >> PageGeometry.PageShift));
+            for (int i = 0; i < slots.Length; i++)
             {
-                Pte old = *slot;
+                Pte old = slots[i];
                 if (old.IsNone)
                     continue;
-                *slot = Pte.None;
+                slots[i] = Pte.None;
+                ulong va = address + ((ulong)i << PageGeometry.PageShift);
                 Cleared++;
                 zapped?.Add(new ZappedEntry(va, old, IsPmdLeaf: false));
             }

@@ -21,12 +21,18 @@ public sealed unsafe partial class Arena
         return HandOut(pfn, order, kind);
     }
 
-    /// <summary>Allocates a folio of 2^<paramref name="order"/> pages, or reports that none is free.</summary>
+    /// <summary>Allocates a plain folio of 2^<paramref name="order"/> pages, or reports that none is free.</summary>
+    /// <returns>False when the arena has no free block of that order, even after draining every
+    /// per-CPU cache (Linux's <c>drain_all_pages</c> before it gives up).</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The order is outside 0..<see cref="MaxOrder"/>.</exception>
+    public bool TryAllocate(int order, out Folio folio) => TryAllocate(order, FolioKind.Plain, out folio);
+
+    /// <summary>Allocates a folio of 2^<paramref name="order"/> pages of <paramref name="kind"/>, or reports that none is free.</summary>
     /// <returns>False when the arena has no free block of that order, even after draining every
     /// per-CPU cache (Linux's <c>drain_all_pages</c> before it gives up).</returns>
     /// <exception cref="ArgumentOutOfRangeException">The order is outside 0..<see cref="MaxOrder"/>.</exception>
     /// <exception cref="OrderOneFolioException">An anonymous folio of order 1 was asked for.</exception>
-    public bool TryAllocate(int order, out Folio folio, FolioKind kind = FolioKind.Plain)
+    public bool TryAllocate(int order, FolioKind kind, out Folio folio)
     {
         uint pfn = TakeCachedBlock(order, kind);
         if (pfn == PageDescriptor.Nil)

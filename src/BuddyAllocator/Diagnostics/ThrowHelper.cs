@@ -1,4 +1,5 @@
 using System;
+using System.Buffers;
 using System.Diagnostics.CodeAnalysis;
 
 namespace LargeFolios.BuddyAllocator;
@@ -31,6 +32,11 @@ internal static class ThrowHelper
     [SuppressMessage("Usage", "CA2201", Justification = "Allocate's contract: an arena out of blocks is out of memory, as NativeMemory.Alloc reports it.")]
     public static Folio ThrowOutOfMemory(int order) =>
         throw new OutOfMemoryException($"No free block of order {order} ({PageGeometry.PageSize << order} bytes) is left in the arena, even after draining the per-CPU caches.");
+
+    [DoesNotReturn]
+    [SuppressMessage("Usage", "CA2201", Justification = "MemoryPool.Rent's contract, as ArrayPool's: no buffer to rent is out of memory.")]
+    public static IMemoryOwner<byte> ThrowRentOutOfMemory(int minBufferSize, int order) =>
+        throw new OutOfMemoryException($"Cannot rent {minBufferSize} bytes: the arena has no free order-{order} folio ({PageGeometry.PageSize << order} bytes) left, even after draining the per-CPU caches.");
 
     [DoesNotReturn]
     public static void ThrowPfnOutOfRange(long pfn, long totalPages) =>

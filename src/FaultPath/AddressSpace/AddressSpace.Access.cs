@@ -78,7 +78,7 @@ public sealed unsafe partial class AddressSpace
         if (_tables.PteTableOf(in pmd, allocate: false, out PteTable table) != WalkResult.Table)
             return false;
         table.Lock();
-        Pte pte = *table.At(address);
+        Pte pte = *table.Slot(address);
         bool allowed = pte.IsPresent && (!write || pte.IsWritable);
         if (allowed)
             loaded = Access((uint)pte.Pfn, offset, write, value);

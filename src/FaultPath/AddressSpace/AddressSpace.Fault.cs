@@ -1,3 +1,4 @@
+using System;
 using System.Diagnostics;
 using System.Numerics;
 using System.Runtime.CompilerServices;
@@ -248,7 +249,7 @@ public sealed unsafe partial class AddressSpace
     /// <summary>Linux <c>vma_alloc_anon_folio_pmd</c>: a zeroed PMD-order anonymous folio, or the fallback counted.</summary>
     private bool TryAllocatePmdFolio(ulong address, out Folio folio)
     {
-        if (!_arena.TryAllocate(PageGeometry.PmdOrder, out folio, FolioKind.Anonymous))
+        if (!_arena.TryAllocate(PageGeometry.PmdOrder, FolioKind.Anonymous, out folio))
         {
             _events.Count(VmEvent.ThpFaultFallback);
             _mthp.Count(PageGeometry.PmdOrder, MthpStatItem.AnonFaultFallback);
@@ -292,7 +293,7 @@ public sealed unsafe partial class AddressSpace
     /// </summary>
     private FaultOutcome HandlePte(in Vma vma, ulong address, bool write, PteTable table, out FaultResult result)
     {
-        Pte pte = new(Volatile.Read(ref *(ulong*)table.At(address)));
+        Pte pte = new(Volatile.Read(ref *(ulong*)table.Slot(address)));
         if (pte.IsNone)
             return DoAnonymousPage(vma, address, write, table, out result);
         if (write && !pte.IsWritable)
@@ -310,7 +311,7 @@ public sealed unsafe partial class AddressSpace
     {
         if (!write)
         {
-            Pte* slot = table.At(address);
+            Pte* slot = table.Slot(address);
             table.Lock();
             if (!slot->IsNone)
             {
@@ -329,9 +330,9 @@ public sealed unsafe partial class AddressSpace
         int order = folio.Order;
         int nr = 1 << order;
         ulong addr = address & ~(((ulong)nr << PageGeometry.PageShift) - 1);
-        Pte* first = table.At(addr);
+        Pte* first = table.Slot(addr);
         table.Lock();
-        if (nr == 1 ? !first->IsNone : !PteScan.AllNone(first, nr))
+        if (nr == 1 ? !first->IsNone : !PteScan.AllNone(new ReadOnlySpan<Pte>(first, nr)))
         {
             table.Unlock();
             _arena.Free(folio);
@@ -379,7 +380,7 @@ public sealed unsafe partial class AddressSpace
             {
                 int order = BitOperations.Log2(orders);
                 ulong addr = address & ~(((ulong)PageGeometry.PageSize << order) - 1);
-                if (PteScan.AllNone(table.At(addr), 1 << order))
+                if (PteScan.AllNone(new ReadOnlySpan<Pte>(table.Slot(addr), 1 << order)))
                     break;
                 orders &= ~(1u << order);
             }
@@ -388,7 +389,7 @@ public sealed unsafe partial class AddressSpace
             {
                 int order = BitOperations.Log2(orders);
                 tried |= 1u << order;
-                if (_arena.TryAllocate(order, out folio, FolioKind.Anonymous))
+                if (_arena.TryAllocate(order, FolioKind.Anonymous, out folio))
                 {
                     tried &= ~1u;
                     // rmap will write every page's descriptor: start fetching them now, so the
@@ -407,7 +408,7 @@ public sealed unsafe partial class AddressSpace
         }
 
         // folio_prealloc: the order-0 fallback.
-        if (!_arena.TryAllocate(0, out folio, FolioKind.Anonymous))
+        if (!_arena.TryAllocate(0, FolioKind.Anonymous, out folio))
             return false;
         _machine.Contents.Clear(folio.Pfn, 1);
         return true;
@@ -449,11 +450,11 @@ public sealed unsafe partial class AddressSpace
     private FaultOutcome DoWpPage(in Vma vma, ulong address, PteTable table, Pte orig, out FaultResult result)
     {
         Debug.Assert(orig.IsSpecial && orig.Pfn == _machine.ZeroPfn, "a read-only PTE that is not the zero page");
-        if (!_arena.TryAllocate(0, out Folio folio, FolioKind.Anonymous))
+        if (!_arena.TryAllocate(0, FolioKind.Anonymous, out Folio folio))
             return Handled(new FaultResult(FaultKind.OutOfMemory, OrdersTried: 1), out result);
         _machine.Contents.Clear(folio.Pfn, 1);
 
-        Pte* slot = table.At(address);
+        Pte* slot = table.Slot(address);
         table.Lock();
         if (*slot != orig)
         {

@@ -67,7 +67,7 @@ public sealed unsafe partial class AddressSpace
 
         public WalkAction PteRange(in PmdSlot pmd, PteTable table, ulong address, ulong limit)
         {
-            Pte* slot = table.At(address);
+            Pte* slot = table.Slot(address);
             for (ulong va = address; va < limit; va += PageGeometry.PageSize, slot++)
             {
                 Pte pte = *slot;

@@ -149,7 +149,7 @@ public sealed unsafe partial class AddressSpace
     {
         int count = (int)((end - address) >> PageGeometry.PageShift);
         table.Lock();
-        Pte* slot = table.At(address);
+        Pte* slot = table.Slot(address);
         for (int i = 0; i < count;)
         {
             Pte pte = slot[i];

@@ -83,7 +83,7 @@ public sealed unsafe partial class AddressSpace
 
         public WalkAction PteRange(in PmdSlot pmd, PteTable table, ulong address, ulong limit)
         {
-            Pte* slot = table.At(address);
+            Pte* slot = table.Slot(address);
             for (; address < limit; address += PageGeometry.PageSize, slot++)
             {
                 if ((slot->Value & _needed) == _needed)

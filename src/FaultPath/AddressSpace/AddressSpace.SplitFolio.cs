@@ -186,7 +186,7 @@ public sealed unsafe partial class AddressSpace
     private static int UnmapFolioLocked(PteTable table, uint pfn, ulong va, Span<Pte> saved)
     {
         saved.Clear();
-        Pte* slot = table.At(va);
+        Pte* slot = table.Slot(va);
         int unmapped = 0;
         for (int i = 0; i < saved.Length; i++)
         {
@@ -205,7 +205,7 @@ public sealed unsafe partial class AddressSpace
     /// <summary>The split did not happen: the PTEs <see cref="UnmapFolioLocked"/> took out go back as they were.</summary>
     private static void RestorePtesLocked(PteTable table, ulong va, ReadOnlySpan<Pte> saved)
     {
-        Pte* slot = table.At(va);
+        Pte* slot = table.Slot(va);
         for (int i = 0; i < saved.Length; i++)
         {
             if (!saved[i].IsNone)
@@ -247,13 +247,13 @@ public sealed unsafe partial class AddressSpace
             ulong address = oldVa + ((ulong)(first + i) << PageGeometry.PageShift);
             if (pieceOrder == 0 && _machine.Contents.IsZeroFilled(piece.Pfn))
             {
-                *table.At(address) = ZeroPte;
+                *table.Slot(address) = ZeroPte;
                 _rss.Add(0, -1);
                 _events.Count(VmEvent.ZeroPageRemap);
                 continue;
             }
 
-            *table.At(address) = pte;
+            *table.Slot(address) = pte;
             AnonRmap.AddPtes(head, pieceOrder, i, 1, _id);
             mapped++;
         }
@@ -263,7 +263,7 @@ public sealed unsafe partial class AddressSpace
         bool callers = piece.Pfn == oldHead;
         head->Refcount = mapped + (callers ? 1 : 0);
         if (mapped > 0)
-            DebugVm.CheckPteMappedFolio(_pages, piece.Pfn, pieceOrder, table.At(oldVa + ((ulong)first << PageGeometry.PageShift)), oldVa + ((ulong)first << PageGeometry.PageShift));
+            DebugVm.CheckPteMappedFolio(_pages, piece.Pfn, pieceOrder, table.Slot(oldVa + ((ulong)first << PageGeometry.PageShift)), oldVa + ((ulong)first << PageGeometry.PageShift));
         if (head->Refcount == 0)
         {
             head->Refcount = 1;

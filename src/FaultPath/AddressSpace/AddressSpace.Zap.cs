@@ -78,7 +78,7 @@ public sealed unsafe partial class AddressSpace
     private void ZapPtes(PteTable table, ulong address, ulong end)
     {
         table.Lock();
-        Pte* slot = table.At(address);
+        Pte* slot = table.Slot(address);
         int count = (int)((end - address) >> PageGeometry.PageShift);
         for (int i = 0; i < count;)
         {

@@ -82,7 +82,7 @@ internal static unsafe class AddressSpaceValidator
         {
             for (ulong va = address; va < limit; va += PageGeometry.PageSize)
             {
-                Pte pte = *table.At(va);
+                Pte pte = *table.Slot(va);
                 if (pte.IsNone)
                     continue;
                 Entries++;
@@ -131,7 +131,7 @@ internal static unsafe class AddressSpaceValidator
 
         public WalkAction PteRange(in PmdSlot pmd, PteTable table, ulong address, ulong limit)
         {
-            Pte* slot = table.At(address);
+            Pte* slot = table.Slot(address);
             for (ulong va = address; va < limit; va += PageGeometry.PageSize, slot++)
                 Entries += slot->IsNone ? 0 : 1;
             return WalkAction.Continue;

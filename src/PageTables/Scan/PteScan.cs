@@ -94,7 +94,7 @@ public static unsafe class PteScan
     /// <summary>How many of the first <paramref name="count"/> entries at <paramref name="ptes"/> are none before the first that is not.</summary>
     /// <remarks>Reads no entry at or past <paramref name="count"/>: a range may end at the end of a mapped page.</remarks>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is negative.</exception>
-    public static int CountNone(Pte* ptes, int count)
+    internal static int CountNone(Pte* ptes, int count)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(count);
         return Dispatch(ref *(ulong*)ptes, count);
@@ -106,7 +106,7 @@ public static unsafe class PteScan
 
     /// <summary>True when all <paramref name="count"/> entries at <paramref name="ptes"/> are none (Linux <c>pte_range_none</c>).</summary>
     /// <exception cref="ArgumentOutOfRangeException"><paramref name="count"/> is negative.</exception>
-    public static bool AllNone(Pte* ptes, int count) => CountNone(ptes, count) == count;
+    internal static bool AllNone(Pte* ptes, int count) => CountNone(ptes, count) == count;
 
     /// <summary>True when every entry of <paramref name="ptes"/> is none.</summary>
     public static bool AllNone(ReadOnlySpan<Pte> ptes) => CountNone(ptes) == ptes.Length;

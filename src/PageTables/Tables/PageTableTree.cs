@@ -151,7 +151,7 @@ public sealed unsafe partial class PageTableTree : IDisposable
     public Pte ReadPte(ulong address)
     {
         CheckUserAddress(address, "read a PTE");
-        return WalkPte(address, allocate: false, out PteTable table) == WalkResult.Table ? Read(table.At(address)) : Pte.None;
+        return WalkPte(address, allocate: false, out PteTable table) == WalkResult.Table ? Read(table.Slot(address)) : Pte.None;
     }
 
     // ---------------------------------------------------------------- PTEs
@@ -167,7 +167,7 @@ public sealed unsafe partial class PageTableTree : IDisposable
     {
         CheckPteRun(table, address, nr, "set PTEs");
         Debug.Assert(table.IsLocked, "set_ptes without the PTE table lock");
-        Pte* slot = table.At(address);
+        Pte* slot = table.Slot(address);
         for (int i = 0; i < nr; i++)
         {
             slot[i] = first;
@@ -194,12 +194,12 @@ public sealed unsafe partial class PageTableTree : IDisposable
             return result;
 
         table.Lock();
-        int none = PteScan.CountNone(table.At(address), nr);
+        int none = PteScan.CountNone(table.Slot(address), nr);
         if (none != nr)
         {
             table.Unlock();
             ulong busy = address + ((ulong)none << PageGeometry.PageShift);
-            AddressChecks.Throw($"Cannot map PTEs at 0x{address:x}: the entry for 0x{busy:x} is {Read(table.At(busy))}; expected none.", busy, 0);
+            AddressChecks.Throw($"Cannot map PTEs at 0x{address:x}: the entry for 0x{busy:x} is {Read(table.Slot(busy))}; expected none.", busy, 0);
         }
 
         SetPtes(table, address, first, nr);
