@@ -79,7 +79,7 @@ for target in "${targets[@]}"; do
     # The seeds first, in-process: afl-fuzz only stops at a seed that fails, this says why.
     echo "== afl $target: checking $(ls "$seeds" | wc -l) seeds"
     if ! "${harness[@]}" repro "$target" "$seeds"/* > "$work/seeds-$target.log" 2>&1; then
-        grep -v "^   at " "$work/seeds-$target.log" | grep -m1 -A8 "FINDING"
+        grep -v "^   at " "$work/seeds-$target.log" | awk '/: FINDING$/ { n++ } n == 1' | head -9 || true
         echo "run-afl: $target: $(grep -c ': FINDING$' "$work/seeds-$target.log") seed(s) already fail (the first above; all in $work/seeds-$target.log); nothing fuzzed"
         status=1
         continue
@@ -98,7 +98,7 @@ for target in "${targets[@]}"; do
         status=1
         continue
     fi
-    grep -E "^(execs_done|execs_per_sec|corpus_count|bitmap_cvg|saved_crashes|saved_hangs|unique_crashes|unique_hangs) " "$stats" | tr -s ' ' | tr '\n' ';'
+    grep -E "^(execs_done|execs_per_sec|corpus_count|bitmap_cvg|saved_crashes|saved_hangs|unique_crashes|unique_hangs) " "$stats" | tr -s ' ' | tr '\n' ';' || true
     echo
 
     found=0
@@ -119,12 +119,12 @@ for target in "${targets[@]}"; do
         # Replayed in one process: what each crash is, distinct findings counted, the first of each shown.
         "${harness[@]}" repro "$target" "${crashes[@]}" > "$work/crashes-$target.log" 2>&1 || true
         echo "-- afl $target: ${#crashes[@]} crash(es), by finding:"
-        grep '^finding: ' "$work/crashes-$target.log" | sort | uniq -c | sed 's/^/   /'
+        grep '^finding: ' "$work/crashes-$target.log" | sort | uniq -c | sed 's/^/   /' || true
         again=$(grep -c ': FINDING$' "$work/crashes-$target.log" || true)
         if [ "$again" -lt "${#crashes[@]}" ]; then
             echo "   $(( ${#crashes[@]} - again )) do not give a finding when replayed alone: the child died of the memory watchdog (dotnet fuzz/.afl/bin/LargeFolios.Folios.Fuzz.dll afl $target < FILE says so), or of what earlier inputs left behind"
         fi
-        grep -v '^   at ' "$work/crashes-$target.log" | awk '/: FINDING$/ { file = $0; next } /^finding: / { shown = !seen[$0]++ } shown && !/^target: / { print }' | head -40
+        grep -v '^   at ' "$work/crashes-$target.log" | awk '/: FINDING$/ { file = $0; next } /^finding: / { shown = !seen[$0]++ } shown && !/^target: / { print }' | head -40 || true
     fi
     if [ "$found" -gt 0 ]; then
         echo "run-afl: $target: afl-fuzz found $found crash(es) or hang(s), in $findings (replay: dotnet fuzz/.afl/bin/LargeFolios.Folios.Fuzz.dll repro $target FILE)"

@@ -75,7 +75,7 @@ public sealed class Executor : IDisposable
         return Checks.IsSkipped(finding.Id) ? ($"skipped {finding.Id}", null) : (null, finding);
     }
 
-    /// <summary>Lets the current worker go (cancelling its token); a new one serves the next input.</summary>
+    /// <summary>Stops the worker when it is idle; one still running an input is let go, its token cancelled.</summary>
     public void Dispose()
     {
         if (_worker is { } worker && worker.Done.IsSet)
@@ -131,7 +131,8 @@ public sealed class Executor : IDisposable
             thread.Start();
         }
 
-        public ManualResetEventSlim Done { get; } = new(false);
+        /// <summary>Set while the worker is idle: before its first input and after each.</summary>
+        public ManualResetEventSlim Done { get; } = new(true);
 
         public string? Outcome { get; private set; }
 
