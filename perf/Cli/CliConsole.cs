@@ -29,7 +29,7 @@ internal sealed class CliConsole
     /// <summary>Standard output as plain text, buffered, with "\n" line ends; flushed when the command ends.</summary>
     public TextWriter RawOut { get; }
 
-    /// <summary>Error messages.</summary>
+    /// <summary>Error messages, their control characters escaped (<see cref="EscapingWriter"/>).</summary>
     public TextWriter Error { get; }
 
     /// <summary>Progress bars for long jobs (drawn only on an interactive standard error).</summary>
@@ -59,7 +59,7 @@ internal sealed class CliConsole
             }));
         }
 
-        return new CliConsole(output, rawOut, Console.Error, progress);
+        return new CliConsole(output, rawOut, new EscapingWriter(Console.Error), progress);
     }
 
     /// <summary>Captures everything in <paramref name="output"/> and <paramref name="error"/>: no colours, no progress, a wide page.</summary>
@@ -75,6 +75,6 @@ internal sealed class CliConsole
             Interactive = InteractionSupport.No,
         });
         console.Profile.Width = width;
-        return new CliConsole(console, output, error, ProgressDisplay.None);
+        return new CliConsole(console, output, new EscapingWriter(error), ProgressDisplay.None);
     }
 }

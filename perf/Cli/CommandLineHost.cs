@@ -23,7 +23,7 @@ internal static partial class CommandLineHost
         ArgumentNullException.ThrowIfNull(console);
         try
         {
-            ParseResult parsed = root.Parse(args);
+            ParseResult parsed = Parse(root, args);
             if (parsed.Errors.Count > 0)
                 return ReportErrors(parsed, console);
 
@@ -38,6 +38,12 @@ internal static partial class CommandLineHost
             console.RawOut.Flush();
         }
     }
+
+    /// <summary>Parses <paramref name="args"/> as <see cref="Invoke"/> does, running nothing.</summary>
+    /// <remarks>No response files: "@FILE" would make the parser read any file (or directory) a word
+    /// names, and throw what reading it throws; here it is a word like any other.</remarks>
+    public static ParseResult Parse(RootCommand root, string[] args) =>
+        root.Parse(args, new ParserConfiguration { ResponseFileTokenReplacer = null });
 
     private static int ReportErrors(ParseResult parsed, CliConsole console)
     {

@@ -82,7 +82,7 @@ internal readonly record struct NettraceLayout(NettraceLayout.Kind Result, strin
             if (ObjectHeader(out string? type, out NettraceLayout problem) is false)
                 return problem;
             if (type != "Trace")
-                return Damaged(Position, $"the first object is \"{type}\", expected \"Trace\"");
+                return Damaged(Position, $"the first object is {FaultPath.EchoedText.Quote(type)}, expected \"Trace\"");
             if (!TrySkip(TracePayloadBytes))
                 return Cut("inside the Trace object");
             if (EndObject("the Trace object") is { } badEnd)

@@ -36,6 +36,14 @@ public class EchoedTextTests
     }
 
     [Fact]
+    public void A_whole_message_keeps_its_words_and_line_ends_and_loses_its_controls()
+    {
+        Assert.Equal("f: \"quoted\" no such file '\\x1B[31m'\n", EchoedText.EscapeControls("f: \"quoted\" no such file '\u001b[31m'\n"));
+        Assert.Equal("plain", EchoedText.EscapeControls("plain"));
+        Assert.Equal("😀 \\uD800", EchoedText.EscapeControls("😀 \ud800"));
+    }
+
+    [Fact]
     public void A_cut_never_splits_a_surrogate_pair()
     {
         string text = new string('x', EchoedText.MaxShown - 1) + "😀" + "tail";

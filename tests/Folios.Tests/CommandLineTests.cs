@@ -44,6 +44,26 @@ public sealed class CommandLineTests
     }
 
     [Fact]
+    public void Standard_error_never_carries_a_control_character_from_the_input()
+    {
+        // The path reaches the message inside .NET's own exception text, unquoted by the tool.
+        CliRun run = FoliosCli.Run("report", "\u001b[31mred.nettrace");
+
+        Assert.Equal(ExitCodes.Usage, run.ExitCode);
+        Assert.DoesNotContain('\u001b', run.Error);
+        Assert.Contains("\\x1B[31mred.nettrace", run.Error, System.StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_response_file_word_is_a_word_not_a_file_to_read()
+    {
+        CliRun run = FoliosCli.Run("@/");
+
+        Assert.Equal(ExitCodes.Usage, run.ExitCode);
+        Assert.Contains("\"@/\"", run.Error, System.StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void An_unknown_command_lists_the_commands()
     {
         CliRun run = FoliosCli.Run("frob");

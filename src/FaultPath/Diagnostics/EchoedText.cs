@@ -55,6 +55,44 @@ public static class EchoedText
         return quoted.ToString();
     }
 
+    /// <summary>
+    /// A whole message with only what a terminal would act on escaped (controls but line feeds, DEL,
+    /// C1 controls, bidirectional overrides, unpaired surrogates), neither quoted nor cut: for text
+    /// whose words were quoted already, or that quotes a file name as the system wrote it.
+    /// </summary>
+    public static string EscapeControls(ReadOnlySpan<char> text)
+    {
+        int first = 0;
+        while (first < text.Length && !ActsOnTerminal(text, first))
+            first++;
+        if (first == text.Length)
+            return text.ToString();
+
+        var escaped = new StringBuilder(text.Length + 16);
+        escaped.Append(text[..first]);
+        for (int i = first; i < text.Length; i++)
+        {
+            if (ActsOnTerminal(text, i))
+                escaped.Append(text[i] <= 0xFF ? "\\x" : "\\u").Append(((int)text[i]).ToString(text[i] <= 0xFF ? "X2" : "X4", CultureInfo.InvariantCulture));
+            else
+                escaped.Append(text[i]);
+        }
+
+        return escaped.ToString();
+    }
+
+    private static bool ActsOnTerminal(ReadOnlySpan<char> text, int i)
+    {
+        char c = text[i];
+        if (c is '\n' or '"' or '\\')
+            return false;
+        if (char.IsHighSurrogate(c))
+            return i + 1 >= text.Length || !char.IsLowSurrogate(text[i + 1]);
+        if (char.IsLowSurrogate(c))
+            return i == 0 || !char.IsHighSurrogate(text[i - 1]);
+        return IsEscaped(c);
+    }
+
     private static bool NeedsEscape(ReadOnlySpan<char> text)
     {
         foreach (char c in text)
