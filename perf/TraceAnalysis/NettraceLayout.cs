@@ -29,6 +29,10 @@ internal readonly record struct NettraceLayout(NettraceLayout.Kind Result, strin
     private const int TracePayloadBytes = 48;
     private const int MaxTypeName = 64;
 
+    // Metadata blocks are a few KiB (one per batch of new event types); a larger one is read by
+    // TraceEvent unchecked rather than held here whole.
+    private const int MaxCheckedMetadataBlock = 16 << 20;
+
     private static ReadOnlySpan<byte> Magic => "Nettrace"u8;
 
     private static ReadOnlySpan<byte> SerializationHeader => "!FastSerialization.1"u8;
@@ -113,7 +117,19 @@ internal readonly record struct NettraceLayout(NettraceLayout.Kind Result, strin
                 int padding = (int)((4 - (Position & 3)) & 3);
                 if (_length - Position < padding + (long)size)
                     return Cut($"inside {name} {_blocks + 1} (it begins at byte {at} and declares {size} bytes, {Math.Max(0, _length - Position - padding)} of them present)");
-                TrySkip(padding + size);
+                TrySkip(padding);
+                if (name == "MetadataBlock" && size <= MaxCheckedMetadataBlock)
+                {
+                    byte[] bytes = new byte[size];
+                    TryRead(bytes);
+                    if (NettraceMetadata.FindImpossibleFieldCount(bytes) is { } impossible)
+                        return Damaged(at, $"in {name} {_blocks + 1}, {impossible}");
+                }
+                else
+                {
+                    TrySkip(size);
+                }
+
                 if (EndObject($"{name} {_blocks + 1}") is { } blockEnd)
                     return blockEnd;
                 _blocks++;

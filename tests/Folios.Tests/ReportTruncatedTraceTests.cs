@@ -82,6 +82,42 @@ public sealed class ReportTruncatedTraceTests(ReportTraceFixture fixture)
     }
 
     [Fact]
+    public void A_metadata_field_count_no_block_could_hold_is_corrupt_before_TraceEvent_allocates_it()
+    {
+        // Damage AFL++ found: TraceEvent allocates the declared count (gigabytes) before reading a field.
+        byte[] whole = File.ReadAllBytes(fixture.TracePath);
+        int metadata = 0x66 + 1;   // the first block's type begins after its BeginPrivateObject tag
+        Assert.Equal("MetadataBlock", System.Text.Encoding.ASCII.GetString(whole, metadata + 14, 13));
+        int payload = FirstFieldCountOffset(whole);
+        byte[] damaged = (byte[])whole.Clone();
+        BitConverter.GetBytes(0x49000000).CopyTo(damaged, payload);
+        string path = Path.Combine(fixture.Directory, "field-count.nettrace");
+        File.WriteAllBytes(path, damaged);
+
+        TraceFileException error = Assert.Throws<TraceFileException>(() => AllocatorTrace.Load(path));
+        Assert.Equal(TraceFileProblem.Corrupt, error.Problem);
+        Assert.Contains("declares 1224736768 fields in", error.Message);
+    }
+
+    /// <summary>Where the first metadata event's field count lies: after "LargeFolios-..." name, event id, event name, keywords, version and level.</summary>
+    private static int FirstFieldCountOffset(byte[] trace)
+    {
+        byte[] provider = System.Text.Encoding.Unicode.GetBytes("LargeFolios-");
+        int at = trace.AsSpan().IndexOf(provider);
+        Assert.True(at > 0);
+        at = SkipUtf16Z(trace, at) + 4;       // provider name, event id
+        at = SkipUtf16Z(trace, at) + 8 + 4 + 4;   // event name, keywords, version, level
+        return at;
+    }
+
+    private static int SkipUtf16Z(byte[] data, int at)
+    {
+        while (data[at] != 0 || data[at + 1] != 0)
+            at += 2;
+        return at + 2;
+    }
+
+    [Fact]
     public void A_cut_says_how_many_blocks_before_it_are_complete()
     {
         byte[] whole = File.ReadAllBytes(fixture.TracePath);
