@@ -28,27 +28,13 @@ namespace LargeFolios.Fuzz.Targets;
 /// (<c>run -s 1T --metadata-only false</c>, <c>scale --threads 4096</c>; <c>trace</c> starts a
 /// child process), so running them would turn every big job into a false hang or memory finding.
 /// The command line runs in the target's scratch folder, where a relative <c>--plot</c> writes
-/// and a relative response file (<c>@FILE</c>, System.CommandLine's) is looked for. A NUL byte is
+/// (<c>@FILE</c> is a plain word: the tool's parser reads no response files). A NUL byte is
 /// dropped from the arguments: a process's argv cannot hold one, so no shell can give folios one.
 /// </remarks>
 public sealed class CliTarget : IFuzzTarget, IDisposable
 {
-    private const string DesignExample = """
-        thp 16kB madvise
-        thp 128kB madvise
-        mmap 0x40000000 4M
-        madvise 0x40000000 4M nohugepage
-        write 0x40005000
-        madvise 0x40000000 4M hugepage
-        write 0x40003000
-        write 0x40028000
-        read 0x40200000
-        dump
-        write 0x40201000
-        dump
-        stats
-
-        """;
+    // The design example, as the test scenarios hold it (the project copies them beside the harness as its scenario corpus).
+    private static readonly string DesignExamplePath = Path.Combine(AppContext.BaseDirectory, "corpus", "scenario", "01-design-example.scenario");
 
     private static readonly UTF8Encoding Utf8 = new(encoderShouldEmitUTF8Identifier: false);
 
@@ -59,7 +45,7 @@ public sealed class CliTarget : IFuzzTarget, IDisposable
     /// <summary>Creates the target; <paramref name="trace"/> is the trace <c>@trace</c> names (a corpus trace).</summary>
     public CliTarget(byte[]? trace = null)
     {
-        _files["design.scenario"] = Utf8.GetBytes(DesignExample);
+        _files["design.scenario"] = File.ReadAllBytes(DesignExamplePath);
         _files["bad.scenario"] = Utf8.GetBytes("mmap 0x40000000 4M\nwrite 0x40000000 extra\n");
         _files["failing.scenario"] = Utf8.GetBytes("mmap 0x40000000 4M\nwrite 0x80000000\ndump\n");
         _files["trace.nettrace"] = trace ?? [];
