@@ -44,9 +44,9 @@ public sealed class ReportCorruptValueTests(ReportTraceFixture fixture)
     public void An_undefined_madvise_advice_is_a_corrupt_trace()
     {
         // The one madvise: start, length, advice DontNeed, 8 pages zapped.
-        string path = Rewrite("advice", [U64(ReportTraceFixture.MthpRegion), U64(32 * KiB), I32((int)MadviseAdvice.DontNeed), U64(8)], field: 2, I32(6));
+        string path = Rewrite("advice", [U64(ReportTraceFixture.MthpRegion), U64(32 * KiB), I32((int)MadviseAdvice.DontNeed), U64(8)], field: 2, I32(11));
 
-        AssertCorrupt(path, "event LargeFolios-FaultPath/Madvise (id 42) has advice 6, not a MadviseAdvice (expected one of 0, 1, 2, 3, 4, 5)");
+        AssertCorrupt(path, "event LargeFolios-FaultPath/Madvise (id 42) has advice 11, not a MadviseAdvice (expected one of 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10)");
     }
 
     [Fact]

@@ -35,6 +35,8 @@ public sealed unsafe partial class AddressSpace
         ulong end = AddressChecks.CheckRange(start, length, "madvise");
         if (!Enum.IsDefined(advice))
             throw new ArgumentOutOfRangeException(nameof(advice), advice, $"{(int)advice} is not an advice; expected hugepage, nohugepage, dontneed, free, populate_read or populate_write.");
+        if (advice is MadviseAdvice.Collapse or MadviseAdvice.DontFork or MadviseAdvice.DoFork or MadviseAdvice.WipeOnFork or MadviseAdvice.KeepOnFork)
+            throw new NotSupportedException($"madvise {advice} is not modelled yet");
         if (advice is MadviseAdvice.PopulateRead or MadviseAdvice.PopulateWrite)
         {
             using AddressSpaceReadScope populate = _vmas.Lock.Read();

@@ -30,6 +30,22 @@ public sealed unsafe partial class AddressSpace
     }
 
     /// <summary>
+    /// <c>mmap(start, length, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)</c> with a protection as
+    /// a scenario names it (<see cref="Mmap(ulong, ulong, VmaFlags)"/>).
+    /// </summary>
+    /// <exception cref="BadAddressException">Bad range; nothing changed.</exception>
+    public void Mmap(ulong start, ulong length, MemoryProtection protection) => Mmap(start, length, ProtectionFlags(protection));
+
+    /// <summary>The VMA flags of a protection: VM_READ, VM_WRITE (Linux <c>calc_vm_prot_bits</c>).</summary>
+    internal static VmaFlags ProtectionFlags(MemoryProtection protection) => protection switch
+    {
+        MemoryProtection.ReadWrite => VmaFlags.Read | VmaFlags.Write,
+        MemoryProtection.Read => VmaFlags.Read,
+        MemoryProtection.None => VmaFlags.None,
+        _ => throw new ArgumentOutOfRangeException(nameof(protection), protection, $"{(int)protection} is not a protection; expected none, read or read-write."),
+    };
+
+    /// <summary>
     /// <c>munmap(start, length)</c>: zaps every mapping in the range (a PMD-mapped THP the range covers
     /// in part is split first; a large folio left partly mapped is queued for deferred split),
     /// removes the VMAs, and frees the page tables no remaining VMA can use (Linux

@@ -133,7 +133,17 @@ public sealed unsafe partial class AddressSpace
         }
 
         ulong va = head->Index << PageGeometry.PageShift;
-        if (order >= PageGeometry.PmdOrder && head[1].EntireMapcount >= 0)
+        bool pmdMapped = order >= PageGeometry.PmdOrder && head[1].EntireMapcount >= 0;
+        if (!pmdMapped && head[1].NrPagesMapped >= 2)
+        {
+            // unmap_folio takes a PTE-mapped folio's PTEs out one at a time (try_to_migrate_one):
+            // once the first page has lost its mapping and another still has one,
+            // __folio_remove_rmap finds it partially mapped and queues it (split_deferred), and the
+            // freeze below takes it off the queue again. A PMD mapping is frozen whole instead.
+            _machine.DeferredSplitQueue.Queue(pfn, order, partiallyMapped: true);
+        }
+
+        if (pmdMapped)
         {
             if (SplitHugePmd(va) == PmdSplitResult.OutOfMemory)
             {

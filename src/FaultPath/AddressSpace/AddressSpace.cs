@@ -9,7 +9,7 @@ namespace LargeFolios.FaultPath;
 /// One process's address space (Linux <c>mm_struct</c>): its VMAs, its page tables, its counters,
 /// on a <see cref="FaultPath.Machine"/> whose memory, THP settings and statistics it shares with
 /// the machine's other address spaces. Loads and stores (<see cref="Read"/>, <see cref="Write"/>)
-/// fault as the kernel would; <see cref="Mmap"/>, <see cref="Munmap"/> and <see cref="Madvise"/>
+/// fault as the kernel would; <see cref="Mmap(ulong, ulong, VmaFlags)"/>, <see cref="Munmap"/> and <see cref="Madvise"/>
 /// are the syscalls.
 /// </summary>
 /// <remarks>
@@ -18,7 +18,7 @@ namespace LargeFolios.FaultPath;
 /// <item><term>mmap lock, read (<see cref="VmaSet.Lock"/>)</term><description>faults, loads and
 /// stores; <see cref="SplitFolios"/>; the deferred-split shrinker while it splits a folio of this
 /// address space; <see cref="GetLayout"/>.</description></item>
-/// <item><term>mmap lock, write</term><description><see cref="Mmap"/>, <see cref="Munmap"/>,
+/// <item><term>mmap lock, write</term><description><see cref="Mmap(ulong, ulong, VmaFlags)"/>, <see cref="Munmap"/>,
 /// <see cref="Madvise"/> (every advice: Linux takes the read side for DONTNEED and FREE and
 /// frees empty PTE tables under RCU; here the write side stands in for both, so no walker ever
 /// holds a table being freed).</description></item>
@@ -72,7 +72,7 @@ public sealed unsafe partial class AddressSpace : IDisposable
 
     /// <summary>
     /// The VMAs, read-only: lookups under the mmap lock for reading. Only this address space's
-    /// syscalls (<see cref="Mmap"/>, <see cref="Munmap"/>, <see cref="Madvise"/>) change them, as they
+    /// syscalls (<see cref="Mmap(ulong, ulong, VmaFlags)"/>, <see cref="Munmap"/>, <see cref="Madvise"/>) change them, as they
     /// must, with the zap, the PMD splits at new boundaries and the page tables they free.
     /// </summary>
     public VmaView Vmas => _vmas.AsReadOnly();

@@ -20,4 +20,19 @@ public enum MadviseAdvice
 
     /// <summary>MADV_POPULATE_WRITE (23): write-fault every page of the range that is not mapped writable, as if each were written.</summary>
     PopulateWrite,
+
+    /// <summary>MADV_COLLAPSE (25): collapse each PMD-sized range into a new PMD-mapped THP now (<c>madvise_collapse</c>).</summary>
+    Collapse,
+
+    /// <summary>MADV_DONTFORK (10): set VM_DONTCOPY: a fork leaves the range behind.</summary>
+    DontFork,
+
+    /// <summary>MADV_DOFORK (11): clear VM_DONTCOPY.</summary>
+    DoFork,
+
+    /// <summary>MADV_WIPEONFORK (18): set VM_WIPEONFORK: a forked child gets the range empty.</summary>
+    WipeOnFork,
+
+    /// <summary>MADV_KEEPONFORK (19): clear VM_WIPEONFORK.</summary>
+    KeepOnFork,
 }

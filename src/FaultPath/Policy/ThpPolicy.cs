@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics;
 using System.Diagnostics.CodeAnalysis;
 using System.Globalization;
 using System.Numerics;
@@ -38,7 +39,11 @@ public sealed class ThpPolicy
     private uint _madvise;
     private uint _inherit = 1u << PageGeometry.PmdOrder;
     private bool _shrinkUnderused = true;
+    private bool _useZeroPage = true;
+    private int _defrag = (int)ThpDefrag.Madvise;
     private int _maxPtesNone = (1 << PageGeometry.PmdOrder) - 1;
+    private int _maxPtesShared = 1 << (PageGeometry.PmdOrder - 1);
+    private int _maxPtesSwap = 1 << (PageGeometry.PmdOrder - 3);
 
     /// <summary>The global setting (<c>transparent_hugepage/enabled</c>).</summary>
     public ThpEnabled Enabled
@@ -116,20 +121,174 @@ public sealed class ThpPolicy
     }
 
     /// <summary>
-    /// <c>khugepaged/max_ptes_none</c> (default 511 = HPAGE_PMD_NR - 1): how many zero-filled pages
-    /// a PMD THP may hold before the shrinker calls it underused. At 511 no THP is ever underused
-    /// (Linux <c>thp_underused</c> returns false at once).
+    /// <c>transparent_hugepage/use_zero_page</c> (default on): a read fault that takes the PMD path
+    /// maps the huge zero page; off, it allocates a PMD THP as a write would
+    /// (<c>do_huge_pmd_anonymous_page</c>).
+    /// </summary>
+    public bool UseZeroPage
+    {
+        get => Volatile.Read(ref _useZeroPage);
+        set => Volatile.Write(ref _useZeroPage, value);
+    }
+
+    /// <summary>
+    /// <c>transparent_hugepage/defrag</c> (default madvise): whether a THP allocation may reclaim and
+    /// compact directly. The model has no reclaim or compaction, so it changes no outcome here: an
+    /// allocation that finds no free block falls back whatever this says, as Linux's does once
+    /// reclaim and compaction have found nothing either.
+    /// </summary>
+    public ThpDefrag Defrag
+    {
+        get => (ThpDefrag)Volatile.Read(ref _defrag);
+        set
+        {
+            if (!Enum.IsDefined(value))
+                throw new ArgumentOutOfRangeException(nameof(value), value, $"{(int)value} is not a defrag setting; expected always, defer, defer+madvise, madvise or never.");
+            Volatile.Write(ref _defrag, (int)value);
+        }
+    }
+
+    /// <summary>
+    /// <c>khugepaged/max_ptes_none</c> (default 511 = HPAGE_PMD_NR - 1): how many none or zero-page
+    /// PTEs a collapse accepts in a PMD range, and how many zero-filled pages a PMD THP may hold
+    /// before the shrinker calls it underused. At 511 no THP is ever underused (Linux
+    /// <c>thp_underused</c> returns false at once).
     /// </summary>
     /// <exception cref="ArgumentOutOfRangeException">Not 0..511 (Linux: -EINVAL).</exception>
     public int MaxPtesNone
     {
         get => Volatile.Read(ref _maxPtesNone);
-        set
+        set => Volatile.Write(ref _maxPtesNone, CheckPtesLimit(value, "max_ptes_none"));
+    }
+
+    /// <summary>
+    /// <c>khugepaged/max_ptes_shared</c> (default 256): how many PTEs of pages mapped by more than
+    /// one process khugepaged accepts in a collapse. MADV_COLLAPSE does not apply it
+    /// (<c>cc-&gt;is_khugepaged</c> is false).
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not 0..511 (Linux: -EINVAL).</exception>
+    public int MaxPtesShared
+    {
+        get => Volatile.Read(ref _maxPtesShared);
+        set => Volatile.Write(ref _maxPtesShared, CheckPtesLimit(value, "max_ptes_shared"));
+    }
+
+    /// <summary>
+    /// <c>khugepaged/max_ptes_swap</c> (default 64): how many swap entries a collapse swaps in. The
+    /// model has no swap, so no range ever has one.
+    /// </summary>
+    /// <exception cref="ArgumentOutOfRangeException">Not 0..511 (Linux: -EINVAL).</exception>
+    public int MaxPtesSwap
+    {
+        get => Volatile.Read(ref _maxPtesSwap);
+        set => Volatile.Write(ref _maxPtesSwap, CheckPtesLimit(value, "max_ptes_swap"));
+    }
+
+    private static int CheckPtesLimit(int value, string name)
+    {
+        if ((uint)value >= 1u << PageGeometry.PmdOrder)
+            throw new ArgumentOutOfRangeException(nameof(value), value, $"khugepaged/{name} takes 0..{(1 << PageGeometry.PmdOrder) - 1}.");
+        return value;
+    }
+
+    /// <summary>The path of a knob's file below <c>/sys/kernel/mm/transparent_hugepage</c>.</summary>
+    public static string KnobPath(ThpKnob knob) => knob switch
+    {
+        ThpKnob.UseZeroPage => "use_zero_page",
+        ThpKnob.ShrinkUnderused => "shrink_underused",
+        ThpKnob.Defrag => "defrag",
+        ThpKnob.MaxPtesNone => "khugepaged/max_ptes_none",
+        ThpKnob.MaxPtesShared => "khugepaged/max_ptes_shared",
+        ThpKnob.MaxPtesSwap => "khugepaged/max_ptes_swap",
+        _ => throw new ArgumentOutOfRangeException(nameof(knob), knob, "No such THP knob."),
+    };
+
+    /// <summary>The knob whose file is <paramref name="path"/> below <c>transparent_hugepage</c>; false for any other name.</summary>
+    public static bool TryParseKnob(string path, out ThpKnob knob)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        foreach (ThpKnob candidate in Enum.GetValues<ThpKnob>())
         {
-            if ((uint)value >= 1u << PageGeometry.PmdOrder)
-                throw new ArgumentOutOfRangeException(nameof(value), value, $"khugepaged/max_ptes_none takes 0..{(1 << PageGeometry.PmdOrder) - 1}.");
-            Volatile.Write(ref _maxPtesNone, value);
+            if (path == KnobPath(candidate))
+            {
+                knob = candidate;
+                return true;
+            }
         }
+
+        knob = default;
+        return false;
+    }
+
+    /// <summary>
+    /// Whether <paramref name="value"/> is what the knob's sysfs store accepts, and why not: the
+    /// flags 0 or 1 (<c>single_hugepage_flag_store</c>, <c>kstrtobool</c>), defrag's five words, a
+    /// decimal 0..511 for the khugepaged limits (<c>kstrtoul</c>, then <c>&gt; HPAGE_PMD_NR - 1</c>).
+    /// </summary>
+    /// <returns>Null when the write would succeed; otherwise what was expected.</returns>
+    public static string? WhyInvalidKnobValue(ThpKnob knob, string value)
+    {
+        ArgumentNullException.ThrowIfNull(value);
+        string text = value.Trim();
+        switch (knob)
+        {
+            case ThpKnob.UseZeroPage:
+            case ThpKnob.ShrinkUnderused:
+                return text is "0" or "1" ? null : "expected 0 or 1";
+            case ThpKnob.Defrag:
+                return TryParseDefrag(text, out _) ? null : "expected always, defer, defer+madvise, madvise or never";
+            default:
+                return text.Length is > 0 and <= 3 && int.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out int limit)
+                    && limit < 1 << PageGeometry.PmdOrder
+                    ? null
+                    : $"expected a decimal number from 0 to {(1 << PageGeometry.PmdOrder) - 1}";
+        }
+    }
+
+    /// <summary>Writes a knob as <c>echo VALUE &gt; /sys/kernel/mm/transparent_hugepage/PATH</c> does.</summary>
+    /// <exception cref="ArgumentException">A value the kernel's store refuses (-EINVAL); nothing changed.</exception>
+    public void WriteKnob(ThpKnob knob, string value)
+    {
+        if (WhyInvalidKnobValue(knob, value) is { } why)
+            throw new ArgumentException($"Cannot set {KnobPath(knob)} to {EchoedText.Quote(value)}: {why}.", nameof(value));
+        string text = value.Trim();
+        switch (knob)
+        {
+            case ThpKnob.UseZeroPage:
+                UseZeroPage = text == "1";
+                break;
+            case ThpKnob.ShrinkUnderused:
+                ShrinkUnderused = text == "1";
+                break;
+            case ThpKnob.Defrag:
+                Defrag = TryParseDefrag(text, out ThpDefrag defrag) ? defrag : throw new UnreachableException();
+                break;
+            case ThpKnob.MaxPtesNone:
+                MaxPtesNone = int.Parse(text, CultureInfo.InvariantCulture);
+                break;
+            case ThpKnob.MaxPtesShared:
+                MaxPtesShared = int.Parse(text, CultureInfo.InvariantCulture);
+                break;
+            default:
+                MaxPtesSwap = int.Parse(text, CultureInfo.InvariantCulture);
+                break;
+        }
+    }
+
+    /// <summary>The defrag setting a sysfs write names.</summary>
+    public static bool TryParseDefrag(string text, out ThpDefrag value)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        (bool known, value) = text.Trim() switch
+        {
+            "always" => (true, ThpDefrag.Always),
+            "defer" => (true, ThpDefrag.Defer),
+            "defer+madvise" => (true, ThpDefrag.DeferMadvise),
+            "madvise" => (true, ThpDefrag.Madvise),
+            "never" => (true, ThpDefrag.Never),
+            _ => (false, default),
+        };
+        return known;
     }
 
     // ---------------------------------------------------------------- the sysfs text

@@ -11,11 +11,18 @@ public sealed class ScenarioExecutionException : Exception
 {
     /// <summary>Creates the exception.</summary>
     public ScenarioExecutionException(string message, string file, int line, ulong address, Exception? innerException)
+        : this(message, file, line, address, ScenarioReplayResult.MalformedLine, innerException)
+    {
+    }
+
+    /// <summary>Creates the exception, naming what failed the command (<see cref="Failure"/>).</summary>
+    public ScenarioExecutionException(string message, string file, int line, ulong address, string failure, Exception? innerException)
         : base(message, innerException)
     {
         File = file;
         Line = line;
         Address = address;
+        Failure = failure;
     }
 
     /// <summary>Creates the exception with a default message.</summary>
@@ -47,4 +54,12 @@ public sealed class ScenarioExecutionException : Exception
 
     /// <summary>True when the command was a load or store that would get SIGSEGV.</summary>
     public bool IsSegmentationFault => InnerException is SegmentationFaultException;
+
+    /// <summary>
+    /// What failed the command, as <see cref="ScenarioReplayResult.Failure"/> names it: the errno's
+    /// name (EINVAL, ENOMEM, ...), <see cref="ScenarioReplayResult.SegmentationFault"/>,
+    /// <see cref="ScenarioReplayResult.OutOfMemory"/>, or <see cref="ScenarioReplayResult.MalformedLine"/>
+    /// for a command the model cannot run.
+    /// </summary>
+    public string Failure { get; } = ScenarioReplayResult.MalformedLine;
 }

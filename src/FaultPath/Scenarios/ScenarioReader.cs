@@ -28,6 +28,11 @@ public static class ScenarioReader
     /// </summary>
     public const int MaxLineLength = 4096;
 
+    /// <summary>The most processes a scenario may create, the first included: far beyond what a scenario needs, and what bounds the state a runner keeps for them.</summary>
+    public const int MaxProcesses = 1024;
+
+    private const string Commands = "thp, mmap, munmap, mprotect, mremap, madvise, write, read, fork, process, exit, dump, stats or shrink";
+
     /// <summary>The commands of <paramref name="reader"/>'s text, read as they are enumerated.</summary>
     /// <param name="reader">The scenario text.</param>
     /// <param name="file">The name messages give the scenario (its path, usually).</param>
@@ -63,7 +68,7 @@ public static class ScenarioReader
         switch (verb)
         {
             case "thp":
-                at.Arity(3, "thp enabled <always|madvise|never> or thp <size>kB <always|inherit|madvise|never>");
+                at.Arity(3, "thp enabled <always|madvise|never>, thp <size>kB <always|inherit|madvise|never> or thp <file> <value>");
                 string setting = words[2].ToString();
                 if (words[1] is "enabled")
                 {
@@ -72,6 +77,15 @@ public static class ScenarioReader
                     return new ScenarioCommand(ScenarioVerb.ThpEnabled, line, Text: setting);
                 }
 
+                if (ThpPolicy.TryParseKnob(words[1].ToString(), out ThpKnob knob))
+                {
+                    if (ThpPolicy.WhyInvalidKnobValue(knob, setting) is { } why)
+                        at.Fail($"{EchoedText.Quote(setting)} is not a value of {ThpPolicy.KnobPath(knob)}; {why}");
+                    return new ScenarioCommand(ScenarioVerb.ThpKnob, line, Text: setting, Knob: knob);
+                }
+
+                if (!words[1].EndsWith("kB"))
+                    at.Fail($"{EchoedText.Quote(words[1])} is not a THP file; expected enabled, a size (16kB .. 2048kB), use_zero_page, shrink_underused, defrag, khugepaged/max_ptes_none, khugepaged/max_ptes_shared or khugepaged/max_ptes_swap");
                 if (!ThpPolicy.TryOrderOfSize(words[1].ToString(), out int order, out string? problem))
                     at.Fail($"{EchoedText.Quote(words[1])} is not a THP size: {problem}");
 
@@ -80,13 +94,26 @@ public static class ScenarioReader
                 return new ScenarioCommand(ScenarioVerb.ThpSize, line, Order: order, Text: setting);
 
             case "mmap":
+                at.Arity(3, 4, "mmap <addr> <len> [rw|r|none]");
+                return new ScenarioCommand(ScenarioVerb.Mmap, line, Address: at.Number(1, "address"), Length: at.Number(2, "length"),
+                    Protection: words.Count == 4 ? at.Protection(3) : MemoryProtection.ReadWrite);
+
             case "munmap":
-                at.Arity(3, $"{verb} <addr> <len>");
-                return new ScenarioCommand(verb is "mmap" ? ScenarioVerb.Mmap : ScenarioVerb.Munmap, line,
-                    Address: at.Number(1, "address"), Length: at.Number(2, "length"));
+                at.Arity(3, "munmap <addr> <len>");
+                return new ScenarioCommand(ScenarioVerb.Munmap, line, Address: at.Number(1, "address"), Length: at.Number(2, "length"));
+
+            case "mprotect":
+                at.Arity(4, "mprotect <addr> <len> <rw|r|none>");
+                return new ScenarioCommand(ScenarioVerb.Mprotect, line, Address: at.Number(1, "address"), Length: at.Number(2, "length"),
+                    Protection: at.Protection(3));
+
+            case "mremap":
+                at.Arity(4, 5, "mremap <old> <oldlen> <newlen> [<newaddr>]");
+                return new ScenarioCommand(ScenarioVerb.Mremap, line, Address: at.Number(1, "address"), Length: at.Number(2, "length"),
+                    NewLength: at.Number(3, "length"), NewAddress: words.Count == 5 ? at.Number(4, "address") : null);
 
             case "madvise":
-                at.Arity(4, "madvise <addr> <len> <hugepage|nohugepage|dontneed|free|populate_read|populate_write>");
+                at.Arity(4, "madvise <addr> <len> <advice>");
                 MadviseAdvice advice = words[3] switch
                 {
                     "hugepage" => MadviseAdvice.HugePage,
@@ -95,7 +122,12 @@ public static class ScenarioReader
                     "free" => MadviseAdvice.Free,
                     "populate_read" => MadviseAdvice.PopulateRead,
                     "populate_write" => MadviseAdvice.PopulateWrite,
-                    _ => at.Fail<MadviseAdvice>($"{EchoedText.Quote(words[3])} is not an advice; expected hugepage, nohugepage, dontneed, free, populate_read or populate_write"),
+                    "collapse" => MadviseAdvice.Collapse,
+                    "dontfork" => MadviseAdvice.DontFork,
+                    "dofork" => MadviseAdvice.DoFork,
+                    "wipeonfork" => MadviseAdvice.WipeOnFork,
+                    "keeponfork" => MadviseAdvice.KeepOnFork,
+                    _ => at.Fail<MadviseAdvice>($"{EchoedText.Quote(words[3])} is not an advice; expected hugepage, nohugepage, dontneed, free, populate_read, populate_write, collapse, dontfork, dofork, wipeonfork or keeponfork"),
                 };
                 return new ScenarioCommand(ScenarioVerb.Madvise, line,
                     Address: at.Number(1, "address"), Length: at.Number(2, "length"), Advice: advice);
@@ -105,14 +137,27 @@ public static class ScenarioReader
                 at.Arity(2, $"{verb} <addr>");
                 return new ScenarioCommand(verb is "write" ? ScenarioVerb.Write : ScenarioVerb.Read, line, Address: at.Number(1, "address"));
 
+            case "process":
+                at.Arity(2, "process <n>");
+                return new ScenarioCommand(ScenarioVerb.Process, line, Process: at.ProcessId(1));
+
+            case "fork":
+            case "exit":
             case "dump":
             case "stats":
             case "shrink":
                 at.Arity(1, verb.ToString());
-                return new ScenarioCommand(verb switch { "dump" => ScenarioVerb.Dump, "stats" => ScenarioVerb.Stats, _ => ScenarioVerb.Shrink }, line);
+                return new ScenarioCommand(verb switch
+                {
+                    "fork" => ScenarioVerb.Fork,
+                    "exit" => ScenarioVerb.Exit,
+                    "dump" => ScenarioVerb.Dump,
+                    "stats" => ScenarioVerb.Stats,
+                    _ => ScenarioVerb.Shrink,
+                }, line);
 
             default:
-                return at.Fail<ScenarioCommand?>($"unknown command {EchoedText.Quote(verb)}; expected thp, mmap, munmap, madvise, write, read, dump, stats or shrink");
+                return at.Fail<ScenarioCommand?>($"unknown command {EchoedText.Quote(verb)}; expected {Commands}");
         }
     }
 
@@ -156,6 +201,7 @@ public static class ScenarioReader
     private static IEnumerable<ScenarioCommand> ReadIterator(TextReader reader, string file)
     {
         var lines = new BoundedLineReader(reader, MaxLineLength);
+        var processes = new ScenarioProcesses();
         int line = 0;
         while (true)
         {
@@ -168,7 +214,7 @@ public static class ScenarioReader
             }
 
             if (ParseLine(text!, file, line) is { } command)
-                yield return command;
+                yield return processes.Check(command, file);
         }
     }
 
@@ -232,10 +278,16 @@ public static class ScenarioReader
     {
         private readonly Words _words = words;
 
-        public void Arity(int expected, string form)
+        public void Arity(int expected, string form) => Arity(expected, expected, form);
+
+        /// <summary>Between <paramref name="least"/> and <paramref name="most"/> words, the command's own included.</summary>
+        public void Arity(int least, int most, string form)
         {
-            if (_words.Count != expected)
-                Fail($"{EchoedText.Quote(_words[0])} takes {expected - 1} argument{(expected == 2 ? "" : "s")}, got {_words.Count - 1}; expected \"{form}\"");
+            if (_words.Count < least || _words.Count > most)
+            {
+                string count = least == most ? $"{least - 1}" : $"{least - 1} or {most - 1}";
+                Fail($"{EchoedText.Quote(_words[0])} takes {count} argument{(most == 2 ? "" : "s")}, got {_words.Count - 1}; expected \"{form}\"");
+            }
         }
 
         public ulong Number(int index, string what)
@@ -244,6 +296,22 @@ public static class ScenarioReader
             if (!TryParseNumber(word, out ulong value))
                 Fail($"{EchoedText.Quote(word)} is not a valid {what}; expected a decimal or 0x-hex number with an optional K, M or G suffix, within 64 bits");
             return value;
+        }
+
+        public MemoryProtection Protection(int index) => _words[index] switch
+        {
+            "rw" => MemoryProtection.ReadWrite,
+            "r" => MemoryProtection.Read,
+            "none" => MemoryProtection.None,
+            _ => Fail<MemoryProtection>($"{EchoedText.Quote(_words[index])} is not a protection; expected rw, r or none"),
+        };
+
+        public int ProcessId(int index)
+        {
+            ReadOnlySpan<char> word = _words[index];
+            if (!int.TryParse(word, NumberStyles.None, CultureInfo.InvariantCulture, out int id) || id >= MaxProcesses)
+                Fail($"{EchoedText.Quote(word)} is not a process id; expected a decimal number below {MaxProcesses}");
+            return id;
         }
 
         [DoesNotReturn]
