@@ -17,6 +17,7 @@ internal static class Program
         RootCommand root = MainJobCommand.Create(console);
         root.Add(RunCommand.Create(console));
         root.Add(ReplayCommand.Create(console));
+        root.Add(FuzzCommand.Create(console));
         root.Add(ScaleCommand.Create(console));
         root.Add(TraceCommand.Create(console));
         root.Add(ReportCommand.Create(console));

@@ -1,0 +1,53 @@
+using System;
+using System.CommandLine;
+using System.Diagnostics;
+using System.Globalization;
+using LargeFolios.Folios.Cli;
+using LargeFolios.Folios.Fuzzing;
+using LargeFolios.Folios.Kernel;
+
+namespace LargeFolios.Folios.Commands;
+
+/// <summary>
+/// <c>folios fuzz [--count N] [--seed S] [--out DIR]</c>: random scenarios using every command, each
+/// run on the model and on the running kernel; every disagreement is reduced to a short scenario
+/// and written to DIR. Exit 0 when all agree, 1 when any disagrees, 2 when the kernel side cannot
+/// run here (root and THP sysfs are needed).
+/// </summary>
+internal static class FuzzCommand
+{
+    /// <summary>Creates the command.</summary>
+    public static Command Create(CliConsole console)
+    {
+        ArgumentNullException.ThrowIfNull(console);
+        Option<int> count = CliOptions.Count("--count", "-n", 100, 1, 1_000_000, "a scenario count", "How many scenarios to generate.");
+        Option<int?> seed = CliOptions.OptionalCount("--seed", null, 0, int.MaxValue, "a seed", "The first scenario's seed; the rest follow it [default: from the clock].");
+        Option<string?> output = CliOptions.File("--out", "-o", "DIR", "Where each disagreement is written, reduced.", defaultPath: "fuzz-findings");
+        var command = new Command("fuzz", "Generate random scenarios, run each on the model and on the running kernel, and write every disagreement, reduced, to a folder.")
+        {
+            count, seed, output,
+        };
+        command.SetAction(parsed => Run(console, parsed.GetValue(count), parsed.GetValue(seed) ?? (Environment.TickCount & int.MaxValue), parsed.GetValue(output)!));
+        return command;
+    }
+
+    private static int Run(CliConsole console, int count, int seed, string output)
+    {
+        var kernel = new KernelScenarioRunner();
+        if (kernel.WhyUnavailable() is { } why)
+        {
+            console.Error.WriteLine($"folios fuzz: cannot run on the kernel: {why}.");
+            return ExitCodes.Usage;
+        }
+
+        var clock = Stopwatch.StartNew();
+        FuzzSummary summary = new DifferentialFuzzer(kernel, output, console.RawOut).Run(count, seed);
+        console.RawOut.Write(string.Create(CultureInfo.InvariantCulture,
+            $"folios fuzz --seed {seed} --count {count}: {summary.Scenarios - summary.Differing - summary.KernelCannot} agree, {summary.Differing} differ" +
+            $"{(summary.ModelCannot > 0 ? $" ({summary.ModelCannot} the model cannot run yet)" : "")}" +
+            $"{(summary.KernelCannot > 0 ? $", {summary.KernelCannot} not runnable on this kernel" : "")}" +
+            $"{(summary.Differing > 0 ? $"; reduced scenarios in {output}" : "")} ({clock.Elapsed.TotalSeconds:F0} s)\n"));
+        console.RawOut.Flush();
+        return summary.Differing == 0 ? ExitCodes.Success : ExitCodes.Failure;
+    }
+}

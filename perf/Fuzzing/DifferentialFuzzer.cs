@@ -1,0 +1,125 @@
+using System;
+using System.Collections.Generic;
+using System.Globalization;
+using System.IO;
+using System.Text;
+using LargeFolios.Folios.Kernel;
+
+namespace LargeFolios.Folios.Fuzzing;
+
+/// <summary>
+/// <c>folios fuzz</c>: random scenarios (<see cref="ScenarioGenerator"/>) run on the model and on the
+/// running kernel (<see cref="ScenarioDiff"/>); each disagreement is reduced to a short scenario
+/// (<see cref="ScenarioReducer"/>) and written to the output folder with both sides' answers in its
+/// comments.
+/// </summary>
+internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string outputDirectory, TextWriter log)
+{
+    private readonly ScenarioDiff _diff = new(kernel);
+    private readonly string _scratch = Path.Combine(Path.GetTempPath(), $"folios-fuzz-{Environment.ProcessId}");
+
+    /// <summary>Runs <paramref name="count"/> scenarios from seed <paramref name="seed"/> on.</summary>
+    /// <returns>How many disagreed.</returns>
+    public FuzzSummary Run(int count, int seed)
+    {
+        Directory.CreateDirectory(_scratch);
+        try
+        {
+            int differing = 0;
+            int modelCannot = 0;
+            int kernelCannot = 0;
+            for (int i = 0; i < count; i++)
+            {
+                int scenarioSeed = unchecked(seed + i);
+                IReadOnlyList<string> lines = ScenarioGenerator.Generate(scenarioSeed);
+                ScenarioComparison comparison = Compare(lines, "scenario");
+                if (comparison.Same)
+                    continue;
+                if (IsKernelSideLimit(comparison))
+                {
+                    kernelCannot++;
+                    continue;
+                }
+
+                if (IsModelLimit(comparison))
+                    modelCannot++;
+                differing++;
+                string written = Report(scenarioSeed, lines, comparison);
+                log.WriteLine($"seed {scenarioSeed}: {Describe(comparison)} -> {written}");
+            }
+
+            return new FuzzSummary(count, differing, modelCannot, kernelCannot);
+        }
+        finally
+        {
+            try
+            {
+                Directory.Delete(_scratch, recursive: true);
+            }
+            catch (IOException)
+            {
+            }
+        }
+    }
+
+    /// <summary>The kernel side could not run the scenario (the helper's own memory in the way, a range too big for this machine): no verdict.</summary>
+    private static bool IsKernelSideLimit(ScenarioComparison comparison) =>
+        comparison.Kernel.ExitStatus == 2 && comparison.Kernel.FailedLine == 0 && comparison.Model.ExitStatus != 2;
+
+    private static bool IsModelLimit(ScenarioComparison comparison) =>
+        comparison.Model.ExitStatus == 2 && comparison.Kernel.ExitStatus != 2;
+
+    private ScenarioComparison Compare(IReadOnlyList<string> lines, string name)
+    {
+        string path = Path.Combine(_scratch, name + ".scenario");
+        File.WriteAllLines(path, lines);
+        return _diff.Compare(path);
+    }
+
+    private string Report(int seed, IReadOnlyList<string> lines, ScenarioComparison found)
+    {
+        string signature = Signature(found);
+        IReadOnlyList<string> reduced = ScenarioReducer.Reduce(lines, candidate =>
+        {
+            ScenarioComparison comparison = Compare(candidate, "candidate");
+            return !comparison.Same && !IsKernelSideLimit(comparison) && Signature(comparison) == signature;
+        });
+        ScenarioComparison final = Compare(reduced, "reduced");
+        Directory.CreateDirectory(outputDirectory);
+        string file = Path.Combine(outputDirectory, $"fuzz-{seed.ToString(CultureInfo.InvariantCulture)}.scenario");
+        var text = new StringBuilder();
+        text.Append("# folios fuzz --seed ").Append(seed).Append(" --count 1, reduced from ").Append(lines.Count).Append(" lines\n");
+        text.Append("# ").Append(Describe(final)).Append('\n');
+        if (final.Model.Error is { } modelError)
+            text.Append("# model: ").Append(modelError).Append('\n');
+        if (final.Kernel.Error is { } kernelError)
+            text.Append("# kernel: ").Append(kernelError).Append('\n');
+        foreach (string line in reduced)
+            text.Append(line).Append('\n');
+        File.WriteAllText(file, text.ToString());
+        return file;
+    }
+
+    /// <summary>What kind of disagreement: outcomes, or an output line's kind (a dump run or a stats counter), so a reduction keeps to it.</summary>
+    private static string Signature(ScenarioComparison comparison)
+    {
+        if (comparison.FirstDifference < 0)
+            return $"end:{comparison.Model.ExitStatus}/{comparison.Model.Failure}:{comparison.Kernel.ExitStatus}/{comparison.Kernel.Failure}";
+        string line = comparison.ModelLine ?? comparison.KernelLine ?? "";
+        return ScenarioDiff.IsStatsLine(line) ? "stats:" + line.Split(' ')[1] : comparison.StatsOnly ? "stats" : "output";
+    }
+
+    private static string Describe(ScenarioComparison comparison)
+    {
+        string text = comparison.Describe();
+        int colon = text.IndexOf(": ", StringComparison.Ordinal);
+        return colon >= 0 ? text[(colon + 2)..] : text;
+    }
+}
+
+/// <summary>A fuzz run's counts.</summary>
+/// <param name="Scenarios">Scenarios generated.</param>
+/// <param name="Differing">Scenarios model and kernel disagreed on.</param>
+/// <param name="ModelCannot">Of those, scenarios the model could not run (a command it does not model yet).</param>
+/// <param name="KernelCannot">Scenarios the kernel side could not run here (no verdict; not counted as differing).</param>
+internal sealed record FuzzSummary(int Scenarios, int Differing, int ModelCannot, int KernelCannot);
