@@ -127,7 +127,7 @@ internal sealed class ScenarioGenerator
         _lines.Add(_random.Next(4) == 0 && protection == "rw"
             ? $"mmap {Hex(start)} {Size(length)}"
             : $"mmap {Hex(start)} {Size(length)} {protection}");
-        _mapped.Add((start, start + length));
+        Remember(start, length);
     }
 
     private void Munmap()
@@ -162,7 +162,7 @@ internal sealed class ScenarioGenerator
             ? (ulong)_random.Next(0, 6) * Pmd
             : (ulong)_random.Next(0, (int)(WindowSize / 2 / Page) - 1024) * Page);
         _lines.Add($"mremap {Hex(start)} {Size(length)} {Size(newLength)} {Hex(target)}");
-        _mapped.Add((target, target + newLength));
+        Remember(target, newLength);
     }
 
     private void Madvise()
@@ -266,6 +266,13 @@ internal sealed class ScenarioGenerator
         if (_random.Next(4) == 0)
             return (start, end - start);
         return (start + (first * Page), count * Page);
+    }
+
+    /// <summary>Notes a range that may now be mapped, when it is a good one (the bad ranges map nothing).</summary>
+    private void Remember(ulong start, ulong length)
+    {
+        if (length != 0 && start % Page == 0 && start >= Window && start + length <= Window + WindowSize)
+            _mapped.Add((start, start + ((length + Page - 1) & ~(Page - 1))));
     }
 
     private ulong Inside((ulong Start, ulong End) range) =>

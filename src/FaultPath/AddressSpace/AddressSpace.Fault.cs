@@ -161,9 +161,10 @@ public sealed unsafe partial class AddressSpace
 
     /// <summary>
     /// Linux <c>do_huge_pmd_anonymous_page</c>: falls back unless the 2 MiB range lies inside the
-    /// VMA (<c>thp_vma_suitable_order</c>). A read maps the huge zero page; a write allocates,
-    /// zeroes and maps a PMD THP with a PTE table deposited beside it, and queues it for the
-    /// underused-THP shrinker (<c>deferred_split_folio(folio, false)</c>).
+    /// VMA (<c>thp_vma_suitable_order</c>). A read maps the huge zero page (with
+    /// <c>use_zero_page</c> on); a write, or a read with it off, allocates, zeroes and maps a PMD THP
+    /// with a PTE table deposited beside it, and queues it for the underused-THP shrinker
+    /// (<c>deferred_split_folio(folio, false)</c>).
     /// </summary>
     private FaultOutcome DoHugePmdAnonymousPage(in Vma vma, ulong address, bool write, in PmdSlot pmd, out FaultResult result)
     {
@@ -171,7 +172,7 @@ public sealed unsafe partial class AddressSpace
         if (haddr < vma.Start || haddr + VirtualAddress.PmdSize > vma.End)
             return NotHandled(FaultOutcome.Fallback, out result);
 
-        if (!write)
+        if (!write && _policy.UseZeroPage)
         {
             if (!_machine.TryGetHugeZeroFolio(out Folio zero))
             {
