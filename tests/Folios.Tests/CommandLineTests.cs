@@ -68,7 +68,7 @@ public sealed class CommandLineTests
     {
         CliRun run = FoliosCli.Run("frob");
 
-        Assert.Contains("Commands: run, replay, scale", run.Error, System.StringComparison.Ordinal);
+        Assert.Contains("Commands: run, replay, fuzz, scale", run.Error, System.StringComparison.Ordinal);
         Assert.Contains("See 'folios --help'.", run.Error, System.StringComparison.Ordinal);
     }
 

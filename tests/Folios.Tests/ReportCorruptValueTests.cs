@@ -28,7 +28,7 @@ public sealed class ReportCorruptValueTests(ReportTraceFixture fixture)
         // The one PMD fault's FaultStop: address, kind PmdFolio, order 9.
         string path = Rewrite("fault-kind", [U64(ReportTraceFixture.PmdRegion), I32((int)FaultKind.PmdFolio), I32(9)], field: 1, I32(99));
 
-        AssertCorrupt(path, "event LargeFolios-FaultPath/FaultStop (id 31) has kind 99, not a FaultKind (expected one of 0, 1, 2, 3, 4, 5, 6)");
+        AssertCorrupt(path, "event LargeFolios-FaultPath/FaultStop (id 31) has kind 99, not a FaultKind (expected one of 0, 1, 2, 3, 4, 5, 6, 7)");
     }
 
     [Fact]
@@ -55,7 +55,7 @@ public sealed class ReportCorruptValueTests(ReportTraceFixture fixture)
         // The mmap of the small region: start, length, protection read and write; bit 8 is no VMA flag.
         string path = Rewrite("protection", [U64(ReportTraceFixture.SmallRegion), U64(64 * KiB), U64((ulong)(VmaFlags.Read | VmaFlags.Write))], field: 2, U64(0x103));
 
-        AssertCorrupt(path, "event LargeFolios-FaultPath/Mmap (id 40) has protection 259, not a VmaFlags (expected a combination of the bits 0x400000006000000F)");
+        AssertCorrupt(path, "event LargeFolios-FaultPath/Mmap (id 40) has protection 259, not a VmaFlags (expected a combination of the bits 0x400000006212000F)");
     }
 
     [Fact]
@@ -69,7 +69,7 @@ public sealed class ReportCorruptValueTests(ReportTraceFixture fixture)
 
         Assert.Equal(2, exit);
         Assert.Equal("", output.ToString());
-        Assert.Equal($"folios report: {path}: corrupt trace: event LargeFolios-FaultPath/FaultStop (id 31) has kind -1, not a FaultKind (expected one of 0, 1, 2, 3, 4, 5, 6)\n", error.ToString());
+        Assert.Equal($"folios report: {path}: corrupt trace: event LargeFolios-FaultPath/FaultStop (id 31) has kind -1, not a FaultKind (expected one of 0, 1, 2, 3, 4, 5, 6, 7)\n", error.ToString());
     }
 
     private static void AssertCorrupt(string path, string problem)

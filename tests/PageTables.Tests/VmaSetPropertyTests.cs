@@ -103,7 +103,7 @@ public class VmaSetPropertyTests
                 Vma[] replaced = Runs(model, first, first + count);
                 VmaFlags flags = MapChoices[step.Choice];
                 Assert.Equal(replaced, set.Map(start, length, flags));
-                Array.Fill(model, flags | VmaFlags.Anonymous, first, count);
+                Array.Fill(model, flags | VmaFlags.Anonymous | ((flags & VmaFlags.Write) != 0 ? VmaFlags.Account : 0), first, count);
                 break;
             }
 
@@ -219,7 +219,7 @@ public class VmaSetPropertyTests
             int runStart = page;
             while (page < to && model[page] == model[runStart])
                 page++;
-            runs.Add(V(Address(runStart), Address(page), model[runStart]));
+            runs.Add(new Vma(Address(runStart), Address(page), model[runStart]));
         }
 
         return runs.ToArray();

@@ -169,11 +169,12 @@ public class VmaSetTests
     }
 
     [Fact]
-    public void A_flag_change_over_several_vmas_merges_every_piece_that_became_identical()
+    public void Mprotect_over_several_vmas_merges_every_piece_that_became_identical()
     {
         using var set = With(V(0x10000, 0x12000, R), V(0x12000, 0x14000, Rw), V(0x14000, 0x16000, R | VmaFlags.Exec), V(0x16000, 0x18000, RwHuge));
-        Assert.True(set.ChangeFlags(0x11000, 0x6000, VmaFlags.Write, VmaFlags.Exec));
-        // The last VMA's part in the range keeps its flags (Write already set, no Exec to clear) and rejoins it.
+        Assert.True(set.Protect(0x11000, 0x6000, VmaFlags.Read | VmaFlags.Write));
+        // The read-only pieces become writable and accounted (mprotect_fixup adds VM_ACCOUNT), like the
+        // mapped-writable one between them; the last VMA's part keeps its flags and is not split.
         AssertVmas(set, V(0x10000, 0x11000, R), V(0x11000, 0x16000, Rw), V(0x16000, 0x18000, RwHuge));
     }
 

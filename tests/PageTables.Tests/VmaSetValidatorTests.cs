@@ -92,7 +92,7 @@ public class VmaSetValidatorTests
     public void Touching_vmas_with_identical_flags_that_did_not_merge()
     {
         using var set = Set();
-        var error = Corrupt(set, 1, Vma.Unchecked(0x14000, 0x18000, Rw), insert: true);
+        var error = Corrupt(set, 1, Vma.Unchecked(0x14000, 0x18000, V(0x14000, 0x18000, Rw).Flags), insert: true);
         Assert.Contains("0x10000-0x14000", error.Message);
         Assert.Contains("0x14000-0x18000", error.Message);
         Assert.Contains("merged", error.Message);

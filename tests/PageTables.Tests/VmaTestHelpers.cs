@@ -15,7 +15,9 @@ internal static class VmaTestHelpers
 
     public const VmaFlags RwNoHuge = Rw | VmaFlags.NoHugePage;
 
-    public static Vma V(ulong start, ulong end, VmaFlags flags) => new(start, end, flags);
+    /// <summary>A VMA as mmap makes it: a writable one is accounted (VM_ACCOUNT), as Linux's <c>accountable_mapping</c> says.</summary>
+    public static Vma V(ulong start, ulong end, VmaFlags flags) =>
+        new(start, end, (flags & VmaFlags.Write) != 0 ? flags | VmaFlags.Account : flags);
 
     /// <summary>Every VMA, read under the read lock.</summary>
     public static Vma[] All(VmaSet set)

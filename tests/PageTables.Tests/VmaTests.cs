@@ -39,6 +39,8 @@ public class VmaTests
         Assert.True(V(0x10000, 0x11000, Rw) != V(0x10000, 0x11000, R));
         Assert.NotEqual(V(0x10000, 0x11000, Rw), V(0x10000, 0x12000, Rw));
         Assert.Equal(V(0x10000, 0x11000, Rw).GetHashCode(), V(0x10000, 0x11000, Rw).GetHashCode());
-        Assert.Equal("0x10000-0x11000 Read, Write, Anonymous", V(0x10000, 0x11000, Rw).ToString());
+        Assert.Equal("0x10000-0x11000 Read, Write, Account, Anonymous", V(0x10000, 0x11000, Rw).ToString());
+        Assert.NotEqual(V(0x10000, 0x11000, Rw), new Vma(0x10000, 0x11000, Rw | VmaFlags.Account, 0x11, 0, false));   // another page offset
+        Assert.Equal("0x10000-0x11000 Read, Write, Account, Anonymous pgoff 0x11 anon_vma 3 (forked)", new Vma(0x10000, 0x11000, Rw | VmaFlags.Account, 0x11, 3, true).ToString());
     }
 }

@@ -172,6 +172,9 @@ public sealed unsafe partial class AddressSpace
         if (haddr < vma.Start || haddr + VirtualAddress.PmdSize > vma.End)
             return NotHandled(FaultOutcome.Fallback, out result);
 
+        // vmf_anon_prepare comes first, so even a read that maps the huge zero page gives the VMA
+        // its anon_vma (which a fork then copies the huge zero PMD under).
+        uint anonVma = PrepareAnonVma(address);
         if (!write && _policy.UseZeroPage)
         {
             if (!_machine.TryGetHugeZeroFolio(out Folio zero))
@@ -196,7 +199,7 @@ public sealed unsafe partial class AddressSpace
             return NotHandled(FaultOutcome.PmdAllocationFallback, out result);
 
         PageDescriptor* head = _pages + folio.Pfn;
-        AnonRmap.AddNew(head, PageGeometry.PmdOrder, _owner, haddr >> PageGeometry.PageShift, byPmd: true, _id);
+        AnonRmap.AddNew(head, PageGeometry.PmdOrder, AnonMapping(anonVma), vma.PageIndexOf(haddr), byPmd: true, _id);
         Pte entry = Pte.Make(folio.Pfn, FolioPmdFlags(vma));
         var queueIt = new QueueUnderusedHook(_machine, _policy.ShrinkUnderused);
         PmdInstallResult installed = _tables.InstallPmdLeaf(in pmd, entry, deposit: true, ref queueIt);
@@ -214,37 +217,67 @@ public sealed unsafe partial class AddressSpace
     }
 
     /// <summary>
-    /// Linux <c>do_huge_pmd_wp_page</c> for the only read-only leaf an anonymous VMA has here, the
-    /// huge zero page: <c>do_huge_zero_wp_pmd</c> replaces it with a fresh PMD THP; if none can be
-    /// allocated the PMD is split into 512 zero-page PTEs and the fault goes on at the PTE level.
+    /// Linux <c>do_huge_pmd_wp_page</c>: a write to a read-only PMD leaf. The huge zero page gets a
+    /// fresh PMD THP (<c>do_huge_zero_wp_pmd</c>; when none can be allocated the PMD is split into 512
+    /// zero-page PTEs and the fault goes on at the PTE level). A THP whose head is AnonExclusive, or
+    /// whose only reference is this mapping, is reused: the whole PMD made writable. Any other (a fork
+    /// shares it) has this address space's PMD split into PTEs, and the fault goes on at the PTE level
+    /// (<c>do_wp_page</c> on one page).
     /// </summary>
     private FaultOutcome DoHugePmdWpPage(in Vma vma, ulong address, in PmdSlot pmd, out FaultResult result)
     {
         Pte orig = pmd.Value;
         ulong haddr = pmd.Start;
-        if (orig.IsSpecial && TryAllocatePmdFolio(address, out Folio folio))
+        if (orig.IsSpecial)
         {
-            PageDescriptor* head = _pages + folio.Pfn;
-            AnonRmap.AddNew(head, PageGeometry.PmdOrder, _owner, haddr >> PageGeometry.PageShift, byPmd: true, _id);
-            if (!_tables.TryReplacePmdLeaf(in pmd, orig, Pte.Make(folio.Pfn, FolioPmdFlags(vma))))
+            if (TryAllocatePmdFolio(address, out Folio folio))
             {
-                UndoNewRmap(head, PageGeometry.PmdOrder, byPmd: true);
-                _arena.Free(folio);
-                return NotHandled(FaultOutcome.Retry, out result);
+                uint anonVma = PrepareAnonVma(address);
+                PageDescriptor* head = _pages + folio.Pfn;
+                AnonRmap.AddNew(head, PageGeometry.PmdOrder, AnonMapping(anonVma), vma.PageIndexOf(haddr), byPmd: true, _id);
+                if (!_tables.TryReplacePmdLeaf(in pmd, orig, Pte.Make(folio.Pfn, FolioPmdFlags(vma))))
+                {
+                    UndoNewRmap(head, PageGeometry.PmdOrder, byPmd: true);
+                    _arena.Free(folio);
+                    return NotHandled(FaultOutcome.Retry, out result);
+                }
+
+                // do_huge_zero_wp_pmd maps with map_anon_folio_pmd and no deferred_split_folio.
+                CountNewPmdFolio();
+                return Handled(new FaultResult(FaultKind.PmdFolio, PageGeometry.PmdOrder, OrdersTried: 1u << PageGeometry.PmdOrder), out result);
             }
 
-            // do_huge_zero_wp_pmd maps with map_anon_folio_pmd and no deferred_split_folio.
-            CountNewPmdFolio();
-            return Handled(new FaultResult(FaultKind.PmdFolio, PageGeometry.PmdOrder, OrdersTried: 1u << PageGeometry.PmdOrder), out result);
+            if (SplitHugePmd(in pmd) == PmdSplitResult.OutOfMemory)
+            {
+                Handled(new FaultResult(FaultKind.OutOfMemory), out result);
+                return WithPmdAttempt(FaultOutcome.Handled, ref result);
+            }
+
+            return NotHandled(FaultOutcome.PmdAllocationFallback, out result);
+        }
+
+        uint headPfn = (uint)orig.Pfn;
+        PageDescriptor* thp = _pages + headPfn;
+        bool exclusive = (Volatile.Read(ref thp->Flags) & (ulong)PageFlags.AnonExclusive) != 0;
+        if (!exclusive && Volatile.Read(ref thp->Refcount) == 1)
+        {
+            // The only reference is this PMD: folio_move_anon_rmap, SetPageAnonExclusive, reuse.
+            thp->Mapping = AnonMapping(PrepareAnonVma(address));
+            Interlocked.Or(ref thp->Flags, (ulong)PageFlags.AnonExclusive);
+            exclusive = true;
+        }
+
+        if (exclusive)
+        {
+            if (!_tables.TryReplacePmdLeaf(in pmd, orig, orig.With(WritableFlags | PteFlags.Accessed)))
+                return NotHandled(FaultOutcome.Retry, out result);
+            _events.Count(VmEvent.PgReuse);
+            return Handled(new FaultResult(FaultKind.Reuse, PageGeometry.PmdOrder), out result);
         }
 
         if (SplitHugePmd(in pmd) == PmdSplitResult.OutOfMemory)
-        {
-            Handled(new FaultResult(FaultKind.OutOfMemory), out result);
-            return orig.IsSpecial ? WithPmdAttempt(FaultOutcome.Handled, ref result) : FaultOutcome.Handled;
-        }
-
-        return NotHandled(orig.IsSpecial ? FaultOutcome.PmdAllocationFallback : FaultOutcome.Fallback, out result);
+            return Handled(new FaultResult(FaultKind.OutOfMemory), out result);
+        return NotHandled(FaultOutcome.Fallback, out result);
     }
 
     /// <summary>Linux <c>vma_alloc_anon_folio_pmd</c>: a zeroed PMD-order anonymous folio, or the fallback counted.</summary>
@@ -325,6 +358,7 @@ public sealed unsafe partial class AddressSpace
             return Handled(new FaultResult(FaultKind.ZeroPage), out result);
         }
 
+        uint anonVma = PrepareAnonVma(address);   // vmf_anon_prepare, before the folio is allocated
         if (!AllocAnonFolio(vma, address, table, out Folio folio, out int fallbacks, out uint tried))
             return Handled(new FaultResult(FaultKind.OutOfMemory, Fallbacks: fallbacks, OrdersTried: tried), out result);
 
@@ -343,7 +377,7 @@ public sealed unsafe partial class AddressSpace
         PageDescriptor* head = _pages + folio.Pfn;
         if (nr != 1)
             head->Refcount = nr;   // folio_ref_add(folio, nr_pages - 1)
-        AnonRmap.AddNew(head, order, _owner, addr >> PageGeometry.PageShift, byPmd: false, _id);
+        AnonRmap.AddNew(head, order, AnonMapping(anonVma), vma.PageIndexOf(addr), byPmd: false, _id);
         Pte entry = Pte.Make(folio.Pfn, FolioPteFlags | ((vma.Flags & VmaFlags.Write) != 0 ? WritableFlags : 0));
         if (nr == 1)
             *first = entry;
@@ -445,15 +479,78 @@ public sealed unsafe partial class AddressSpace
     }
 
     /// <summary>
-    /// Linux <c>do_wp_page</c> on a read-only PTE of an anonymous VMA: only the zero page is mapped
-    /// read-only here, so this is <c>wp_page_copy</c> from the zero page to a new order-0 folio.
+    /// Linux <c>do_wp_page</c> on a read-only PTE of an anonymous VMA: a page that is AnonExclusive,
+    /// or whose folio this process alone maps and holds (<see cref="CanReuseAnonFolio"/>), is reused:
+    /// that one PTE becomes writable (<c>wp_page_reuse</c>). Anything else, the zero page included, is
+    /// copied to a new order-0 folio (<c>wp_page_copy</c>).
     /// </summary>
     private FaultOutcome DoWpPage(in Vma vma, ulong address, PteTable table, Pte orig, out FaultResult result)
     {
-        Debug.Assert(orig.IsSpecial && orig.Pfn == _machine.ZeroPfn, "a read-only PTE that is not the zero page");
+        if (orig.IsSpecial)
+            return WpPageCopy(vma, address, table, orig, out result);
+
+        uint pfn = (uint)orig.Pfn;
+        uint headPfn = AnonRmap.HeadOf(_pages, pfn, out int order);
+        PageDescriptor* page = _pages + pfn;
+        PageDescriptor* head = _pages + headPfn;
+        Pte* slot = table.Slot(address);
+        table.Lock();
+        if (*slot != orig)
+        {
+            table.Unlock();
+            return NotHandled(FaultOutcome.Retry, out result);
+        }
+
+        if ((page->Flags & (ulong)PageFlags.AnonExclusive) == 0 && !CanReuseAnonFolio(head, order, address))
+        {
+            table.Unlock();
+            return WpPageCopy(vma, address, table, orig, out result);
+        }
+
+        Interlocked.Or(ref page->Flags, (ulong)PageFlags.AnonExclusive);
+        *slot = orig.With(((vma.Flags & VmaFlags.Write) != 0 ? WritableFlags : PteFlags.Dirty) | PteFlags.Accessed);
+        table.Unlock();
+        _events.Count(VmEvent.PgReuse);
+        return Handled(new FaultResult(FaultKind.Reuse, order), out result);
+    }
+
+    /// <summary>
+    /// Linux <c>wp_can_reuse_anon_folio</c>, the PTE lock held: a large folio is reused when it is
+    /// mapped more than once, not shared with another process (the shared bit clear), and holds no
+    /// reference beyond its mappings (<c>__wp_can_reuse_large_anon_folio</c>); an order-0 one when its
+    /// mapping holds its only reference, which then moves to this VMA's anon_vma
+    /// (<c>folio_move_anon_rmap</c>).
+    /// </summary>
+    private bool CanReuseAnonFolio(PageDescriptor* head, int order, ulong address)
+    {
+        if (order > 0)
+        {
+            int mapcount = AnonRmap.Mapcount(head, order);
+            return mapcount > 1 && !AnonRmap.IsShared(head + 1) && Volatile.Read(ref head->Refcount) == mapcount;
+        }
+
+        if (Volatile.Read(ref head->Refcount) != 1)
+            return false;
+        head->Mapping = AnonMapping(PrepareAnonVma(address));
+        return true;
+    }
+
+    /// <summary>
+    /// Linux <c>wp_page_copy</c>: a new order-0 folio (zeroed for the zero page, else a copy of the
+    /// page) replaces the read-only PTE, writable; the old folio loses that one page's mapping and its
+    /// reference (and, if that leaves some page of it mapped by nobody while others are, goes on the
+    /// deferred-split queue).
+    /// </summary>
+    private FaultOutcome WpPageCopy(in Vma vma, ulong address, PteTable table, Pte orig, out FaultResult result)
+    {
+        uint anonVma = PrepareAnonVma(address);
         if (!_arena.TryAllocate(0, FolioKind.Anonymous, out Folio folio))
             return Handled(new FaultResult(FaultKind.OutOfMemory, OrdersTried: 1), out result);
-        _machine.Contents.Clear(folio.Pfn, 1);
+        bool fromZero = orig.IsSpecial;
+        if (fromZero)
+            _machine.Contents.Clear(folio.Pfn, 1);
+        else
+            _machine.Contents.Copy((uint)orig.Pfn, folio.Pfn);
 
         Pte* slot = table.Slot(address);
         table.Lock();
@@ -464,9 +561,25 @@ public sealed unsafe partial class AddressSpace
             return NotHandled(FaultOutcome.Retry, out result);
         }
 
-        AnonRmap.AddNew(_pages + folio.Pfn, 0, _owner, address >> PageGeometry.PageShift, byPmd: false, _id);
-        *slot = Pte.Make(folio.Pfn, FolioPteFlags | ((vma.Flags & VmaFlags.Write) != 0 ? WritableFlags : 0));
-        table.Unlock();
+        AnonRmap.AddNew(_pages + folio.Pfn, 0, AnonMapping(anonVma), vma.PageIndexOf(address), byPmd: false, _id);
+        *slot = Pte.Make(folio.Pfn, FolioPteFlags | ((vma.Flags & VmaFlags.Write) != 0 ? WritableFlags : PteFlags.Dirty));
+        if (!fromZero)
+        {
+            uint pfn = (uint)orig.Pfn;
+            uint headPfn = AnonRmap.HeadOf(_pages, pfn, out int order);
+            PageDescriptor* head = _pages + headPfn;
+            bool partially = AnonRmap.RemovePtes(head, order, (int)(pfn - headPfn), 1, _id);
+            _rss.Add(0, -1);
+            if (partially && (head[1].Flags & (ulong)FolioFlags.PartiallyMapped) == 0)
+                _machine.DeferredSplitQueue.Queue(headPfn, order, partiallyMapped: true);
+            table.Unlock();
+            _machine.ReleaseFolio(_arena.HandleOf(headPfn, order), 1);
+        }
+        else
+        {
+            table.Unlock();
+        }
+
         return Handled(new FaultResult(FaultKind.CopyOnWrite, OrdersTried: 1), out result);
     }
 
@@ -483,6 +596,13 @@ public sealed unsafe partial class AddressSpace
                 machine.DeferredSplitQueue.Queue((uint)leaf.Pfn, PageGeometry.PmdOrder, partiallyMapped: false);
         }
     }
+
+    /// <summary>A folio's mapping word for <paramref name="anonVma"/> (Linux <c>folio->mapping = anon_vma | PAGE_MAPPING_ANON</c>).</summary>
+    internal static ulong AnonMapping(uint anonVma) => ((ulong)anonVma << 1) | PageDescriptor.MappingAnon;
+
+    /// <summary>The anon_vma a folio of the VMA holding <paramref name="address"/> joins, given to the VMA now if it has none (Linux <c>vmf_anon_prepare</c>).</summary>
+    private uint PrepareAnonVma(ulong address) =>
+        _vmas.PrepareAnonVma(address, () => _machine.AnonVmas.Allocate(this));
 
     private static PteFlags FolioPmdFlags(in Vma vma) =>
         FolioPteFlags | PteFlags.Huge | ((vma.Flags & VmaFlags.Write) != 0 ? WritableFlags : 0);

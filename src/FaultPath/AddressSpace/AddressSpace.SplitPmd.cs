@@ -35,8 +35,11 @@ public sealed unsafe partial class AddressSpace
             if (leaf.IsSpecial)
                 return;
             PageDescriptor* head = space._pages + (uint)leaf.Pfn;
+            if (leaf.IsDirty)
+                Interlocked.Or(ref head->Flags, (ulong)PageFlags.Dirty);   // folio_set_dirty: the PMD's dirt moves to the folio
+            bool exclusive = (head->Flags & (ulong)PageFlags.AnonExclusive) != 0;
             Interlocked.Add(ref head->Refcount, (1 << PageGeometry.PmdOrder) - 1);
-            AnonRmap.AddPtes(head, PageGeometry.PmdOrder, 0, 1 << PageGeometry.PmdOrder, space._id);
+            AnonRmap.AddPtes(head, PageGeometry.PmdOrder, 0, 1 << PageGeometry.PmdOrder, space._id, exclusive);
             bool partially = AnonRmap.RemovePmd(head, PageGeometry.PmdOrder, space._id);
             Debug.Assert(!partially, "a PMD split leaves every page mapped");
         }

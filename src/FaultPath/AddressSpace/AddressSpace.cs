@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Threading;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.PageTables;
@@ -46,7 +47,6 @@ public sealed unsafe partial class AddressSpace : IDisposable
     private readonly VmaSet _vmas;
     private readonly PageTableTree _tables;
     private readonly uint _id;
-    private readonly ulong _owner;
     private readonly PerThreadCounters _rss = new(1);
     private bool _disposed;
 
@@ -59,13 +59,15 @@ public sealed unsafe partial class AddressSpace : IDisposable
         _mthp = machine.MthpStats;
         _events = machine.Events;
         _id = id;
-        _owner = ((ulong)id << 1) | PageDescriptor.MappingAnon;
         _vmas = new VmaSet();
         _tables = new PageTableTree(_arena, (int)id);
     }
 
-    /// <summary>The id folios' mapping words name this address space by (Linux: the mm's anon_vma).</summary>
+    /// <summary>The address space's id (Linux <c>mm->mm_id</c>): what a large folio's mm-id slots name it by.</summary>
     public uint Id => _id;
+
+    /// <summary>Whether the address space has exited (<see cref="Dispose"/>: exit_mmap ran).</summary>
+    public bool IsExited => Volatile.Read(ref _disposed);
 
     /// <summary>The machine this address space runs on.</summary>
     public Machine Machine => _machine;
@@ -93,18 +95,33 @@ public sealed unsafe partial class AddressSpace : IDisposable
     public long PageTablePages => _tables.TablePages;
 
     /// <summary>
-    /// Checks the VMAs, the page tables, and every mapped folio's rmap counts and references against
-    /// the entries that map it, and the counters (see <see cref="AnonRmap"/> for the equations).
-    /// Call it while no other thread uses the address space.
+    /// Checks the VMAs, the page tables, every entry that maps something, and every folio this
+    /// address space maps: its rmap counts, slots and references against the entries of every
+    /// process that maps it (see <see cref="AnonRmap"/> for the equations), and the counters. Call
+    /// it while no other thread uses the machine.
     /// </summary>
     /// <exception cref="FaultPathCorruptionException">The first broken invariant.</exception>
     public void Validate()
     {
         ThrowIfDisposed();
+        var folios = new Dictionary<uint, FolioTally>();
+        CollectForValidation(folios);
+        foreach (AddressSpace other in _machine.LiveAddressSpaces())
+        {
+            if (other != this)
+                other.CollectForValidation(folios);
+        }
+
+        AddressSpaceValidator.CheckFolios(_pages, folios, _machine, only: this);
+    }
+
+    /// <summary>Checks this address space's own invariants and tallies what it maps, under its mmap lock.</summary>
+    internal void CollectForValidation(Dictionary<uint, FolioTally> folios)
+    {
         using AddressSpaceReadScope scope = _vmas.Lock.Read();
-        ThrowIfDisposedLocked();
-        uint hugeZero = _machine.HugeZeroFolio is { } zero ? zero.Pfn : PageDescriptor.Nil;
-        AddressSpaceValidator.Validate(this, _pages, _machine.ZeroPfn, hugeZero, _owner);
+        if (Volatile.Read(ref _disposed))
+            return;
+        AddressSpaceValidator.Collect(this, _machine, folios);
     }
 
     // ---------------------------------------------------------------- teardown
@@ -134,6 +151,9 @@ public sealed unsafe partial class AddressSpace : IDisposable
         _vmas.Dispose();
         _rss.Dispose();
     }
+
+    /// <summary>MM_ANONPAGES changed by another's hand (a split's remap to the zero page).</summary>
+    internal void AddAnonPages(long pages) => _rss.Add(0, pages);
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 

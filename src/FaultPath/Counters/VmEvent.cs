@@ -49,7 +49,7 @@ public enum VmEvent
     /// <summary><c>model_pmd_folio_fault</c>: faults that mapped a new PMD THP (huge-zero write faults included).</summary>
     PmdFolioFault,
 
-    /// <summary><c>model_cow_fault</c>: write faults on the zero page, copied to a new order-0 folio.</summary>
+    /// <summary><c>model_cow_fault</c>: write faults copied to a new order-0 folio (<c>wp_page_copy</c>: from the zero page, or from a folio another process maps).</summary>
     CowFault,
 
     /// <summary><c>model_spurious_fault</c>: faults that found the access already allowed (another thread got there first).</summary>
@@ -63,4 +63,13 @@ public enum VmEvent
 
     /// <summary><c>model_pte_table_reclaim</c>: empty PTE tables freed by MADV_DONTNEED (<c>CONFIG_PT_RECLAIM</c>).</summary>
     PteTableReclaim,
+
+    /// <summary><c>pgreuse</c>: write faults that made a read-only page writable without copying it (<c>wp_page_reuse</c>).</summary>
+    PgReuse,
+
+    /// <summary><c>thp_collapse_alloc</c>: PMD THPs allocated for a collapse (MADV_COLLAPSE).</summary>
+    ThpCollapseAlloc,
+
+    /// <summary><c>thp_collapse_alloc_failed</c>: PMD THP allocations for a collapse that failed.</summary>
+    ThpCollapseAllocFailed,
 }

@@ -60,6 +60,9 @@ public sealed class VmEvents
         VmEvent.OomFault => "model_oom_fault",
         VmEvent.ZeroPageRemap => "model_zero_page_remap",
         VmEvent.PteTableReclaim => "model_pte_table_reclaim",
+        VmEvent.PgReuse => "pgreuse",
+        VmEvent.ThpCollapseAlloc => "thp_collapse_alloc",
+        VmEvent.ThpCollapseAllocFailed => "thp_collapse_alloc_failed",
         _ => throw new ArgumentOutOfRangeException(nameof(item), item, "No such event counter."),
     };
 

@@ -80,18 +80,9 @@ internal sealed unsafe class DeferredSplitShrinker(Machine machine)
         return taken;
     }
 
-    /// <summary>Splits a taken folio to order 0 through the address space that maps it.</summary>
-    private bool TrySplit(uint pfn, int order)
-    {
-        AddressSpace? owner = machine.OwnerOf(pfn);
-        if (owner == null)
-        {
-            machine.CountSplitFailed(pfn, order, 0, FolioSplitRefusal.NotMapped);   // exited: folio_get_anon_vma fails
-            return false;
-        }
-
-        return owner.SplitMappedFolio(_arena.HandleOf(pfn, order), 0, uint.MaxValue) == SplitOutcome.Split;
-    }
+    /// <summary>Splits a taken folio to order 0, in every process that maps it (<see cref="Machine.SplitFolio"/>).</summary>
+    private bool TrySplit(uint pfn, int order) =>
+        machine.SplitFolio(_arena.HandleOf(pfn, order), 0, uint.MaxValue, lockHolder: null) == SplitOutcome.Split;
 
     /// <summary>A folio the scan did not split: back on the queue while partially mapped, else off it for good.</summary>
     /// <returns>True when it was requeued.</returns>

@@ -18,9 +18,12 @@ public enum FaultKind
     /// <summary><c>do_huge_pmd_anonymous_page</c> or <c>do_huge_zero_wp_pmd</c>, write: a new PMD-sized THP was mapped by the PMD.</summary>
     PmdFolio,
 
-    /// <summary><c>do_wp_page</c> on the zero page: <c>wp_page_copy</c> replaced it with a new order-0 folio.</summary>
+    /// <summary><c>do_wp_page</c>: <c>wp_page_copy</c> replaced the zero page, or a page of a folio that could not be reused (another process maps it), with a new order-0 folio.</summary>
     CopyOnWrite,
 
     /// <summary>VM_FAULT_OOM: no memory for the folio or a page table; nothing changed.</summary>
     OutOfMemory,
+
+    /// <summary><c>do_wp_page</c> / <c>do_huge_pmd_wp_page</c>: a write to a read-only entry whose page this process alone maps (<c>wp_page_reuse</c>): the entry made writable, nothing copied.</summary>
+    Reuse,
 }

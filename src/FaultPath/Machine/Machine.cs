@@ -1,4 +1,5 @@
 using System;
+using System.Collections.Generic;
 using System.Threading;
 using LargeFolios.BuddyAllocator;
 
@@ -149,9 +150,11 @@ public sealed unsafe partial class Machine : IDisposable
     {
         ThrowIfDisposed();
         _arena.Validate();
-        foreach (AddressSpace? space in _spaces)
-            space?.Validate();
-        MachineValidator.Validate(this);
+        var folios = new Dictionary<uint, FolioTally>();
+        foreach (AddressSpace space in LiveAddressSpaces())
+            space.CollectForValidation(folios);
+        AddressSpaceValidator.CheckFolios(_pages, folios, this);
+        MachineValidator.Validate(this, folios);
     }
 
     /// <summary>Frees the zero pages. Every address space must have been disposed.</summary>
@@ -183,6 +186,7 @@ public sealed unsafe partial class Machine : IDisposable
 
     internal void Unregister(AddressSpace space)
     {
+        AnonVmas.Leave(space);
         lock (_lock)
         {
             Volatile.Write(ref _spaces[space.Id], null);
@@ -190,15 +194,23 @@ public sealed unsafe partial class Machine : IDisposable
         }
     }
 
-    /// <summary>The address space an anonymous folio's mapping word names (Linux's anon_vma walk, with no sharing).</summary>
-    internal AddressSpace? OwnerOf(uint headPfn)
+    /// <summary>The machine's anon_vmas: which processes can map a folio (the rmap walk's scope).</summary>
+    internal AnonVmaRegistry AnonVmas { get; } = new();
+
+    /// <summary>The live address spaces, in id order (a copy).</summary>
+    internal List<AddressSpace> LiveAddressSpaces()
     {
-        ulong mapping = _pages[headPfn].Mapping;
-        if ((mapping & PageDescriptor.MappingAnon) == 0)
-            return null;
-        ulong id = mapping >> 1;
-        AddressSpace?[] spaces = Volatile.Read(ref _spaces);
-        return id < (ulong)spaces.Length ? Volatile.Read(ref spaces[id]) : null;
+        var live = new List<AddressSpace>();
+        lock (_lock)
+        {
+            foreach (AddressSpace? space in _spaces)
+            {
+                if (space != null)
+                    live.Add(space);
+            }
+        }
+
+        return live;
     }
 
     /// <summary>The huge zero page, allocated (and zeroed) on first use (Linux <c>mm_get_huge_zero_folio</c>).</summary>

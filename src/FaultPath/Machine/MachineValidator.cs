@@ -1,16 +1,16 @@
+using System.Collections.Generic;
 using LargeFolios.BuddyAllocator;
 
 namespace LargeFolios.FaultPath;
 
 /// <summary>
-/// The machine-wide invariants: every live anonymous folio belongs to a live address space that
-/// maps it; per size, <c>nr_anon</c> equals the live anonymous folios and
+/// The machine-wide invariants: every live anonymous folio is mapped by some live address space; per size, <c>nr_anon</c> equals the live anonymous folios and
 /// <c>nr_anon_partially_mapped</c> the ones flagged partially mapped; the deferred-split queue is
 /// well linked and holds exactly the folios whose page[2] says so.
 /// </summary>
 internal static unsafe class MachineValidator
 {
-    public static void Validate(Machine machine)
+    public static void Validate(Machine machine, Dictionary<uint, FolioTally> mapped)
     {
         PageDescriptor* pages = machine.Pages;
         long total = machine.Arena.TotalPages;
@@ -30,10 +30,8 @@ internal static unsafe class MachineValidator
             if (order > PageGeometry.PmdOrder)
                 throw new FaultPathCorruptionException($"The anonymous folio at PFN 0x{pfn:x} has order {order}, above the PMD order.");
             anon[order]++;
-            if (machine.OwnerOf((uint)pfn) is not { } owner)
-                throw new FaultPathCorruptionException($"The anonymous folio at PFN 0x{pfn:x} names address space {head->Mapping >> 1}, which does not exist.");
-            if (AnonRmap.Mapcount(head, order) <= 0)
-                throw new FaultPathCorruptionException($"The anonymous folio at PFN 0x{pfn:x} order {order} of address space {owner.Id} is alive but nothing maps it (leaked).");
+            if (!mapped.ContainsKey((uint)pfn))
+                throw new FaultPathCorruptionException($"The anonymous folio at PFN 0x{pfn:x} order {order} of anon_vma {head->Mapping >> 1} is alive but no live address space maps it (leaked; its mapcount says {AnonRmap.Mapcount(head, order)}).");
             if (order >= 2)
             {
                 if ((head[1].Flags & (ulong)FolioFlags.PartiallyMapped) != 0)

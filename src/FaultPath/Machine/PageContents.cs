@@ -93,6 +93,21 @@ internal sealed unsafe class PageContents : IDisposable
         return ((Volatile.Read(ref _nonZero[pfn >> 6]) >> (int)(pfn & 63)) & 1) == 0;
     }
 
+    /// <summary>Copies page <paramref name="from"/> to page <paramref name="to"/> (Linux <c>copy_mc_user_highpage</c>, a COW's copy or a collapse's): the bytes, or in a metadata-only arena whether it is all zeros.</summary>
+    public void Copy(uint from, uint to)
+    {
+        if (_nonZero == null)
+        {
+            Buffer.MemoryCopy(_arena.BaseAddress + ((nuint)from << PageGeometry.PageShift), _arena.BaseAddress + ((nuint)to << PageGeometry.PageShift), PageGeometry.PageSize, PageGeometry.PageSize);
+            return;
+        }
+
+        if (IsZeroFilled(from))
+            Clear(to, 1);
+        else
+            Store(to, 0, 1);
+    }
+
     public void Dispose()
     {
         if (_nonZero != null)

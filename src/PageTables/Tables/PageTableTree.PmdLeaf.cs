@@ -171,6 +171,52 @@ public sealed unsafe partial class PageTableTree
     }
 
     /// <summary>
+    /// Linux <c>split_huge_pmd_locked(..., freeze=true)</c> as a split of a folio needs it: the PMD
+    /// leaf, if it is still <paramref name="expected"/>, is replaced by its deposited PTE table with
+    /// every entry none, and that table comes back locked, so that no fault sees the none entries
+    /// (Linux leaves migration entries for that) until the caller has put the pages back and unlocks
+    /// it. The leaf's rmap is the caller's to remove; nothing else is done for it.
+    /// </summary>
+    /// <returns><see cref="PmdSplitResult.Split"/>; <see cref="PmdSplitResult.NotLeaf"/> when the entry changed; <see cref="PmdSplitResult.OutOfMemory"/> with no table deposited and none to allocate.</returns>
+    [LayerInterface]
+    internal PmdSplitResult FreezePmdLeaf(in PmdSlot pmd, Pte expected, out PteTable table)
+    {
+        table = default;
+        ref RawSpinLock pmdLock = ref TableLock(pmd.TablePfn);
+        pmdLock.Enter();
+        if (Read(pmd.Entry) != expected)
+        {
+            pmdLock.Exit();
+            return PmdSplitResult.NotLeaf;
+        }
+
+        uint ptePfn = WithdrawLocked(pmd.TablePfn);
+        if (ptePfn == PageDescriptor.Nil)
+        {
+            pmdLock.Exit();
+            if (!TryAllocateTable(out ptePfn))
+                return PmdSplitResult.OutOfMemory;
+            pmdLock.Enter();
+            if (Read(pmd.Entry) != expected)
+            {
+                pmdLock.Exit();
+                FreeTable(ptePfn);
+                return PmdSplitResult.NotLeaf;
+            }
+        }
+
+        Pte* ptes = EntriesOf(ptePfn);
+        new Span<Pte>(ptes, VirtualAddress.EntriesPerTable).Clear();
+        table = new PteTable(ptePfn, ptes, _pages + ptePfn);
+        table.Lock();   // not yet visible: uncontended
+        Write(pmd.Entry, Pte.Make(ptePfn, TableEntryFlags));
+        pmdLock.Exit();
+        if (PageTableEventSource.IsOn)
+            PageTableEventSource.Log.PmdSplit(_arena.Id, _ownerId, pmd.Start, PmdSplitKind.Folio);
+        return PmdSplitResult.Split;
+    }
+
+    /// <summary>
     /// Replaces the PMD leaf over <paramref name="address"/> with <paramref name="replacement"/> if it
     /// still is <paramref name="expected"/> (Linux <c>pmd_same</c> under the PMD lock, then
     /// <c>pmdp_huge_clear_flush</c> and <c>set_pmd_at</c>, as <c>do_huge_zero_wp_pmd</c> does). The

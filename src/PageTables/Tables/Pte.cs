@@ -44,6 +44,9 @@ public readonly struct Pte : IEquatable<Pte>
     /// <summary>Linux <c>pte_young</c>.</summary>
     public bool IsAccessed => (Value & (ulong)PteFlags.Accessed) != 0;
 
+    /// <summary>The entry of a PROT_NONE mapping (<see cref="PteFlags.ProtNone"/>): it still maps its page.</summary>
+    public bool IsProtNone => (Value & (ulong)PteFlags.ProtNone) != 0;
+
     /// <summary>Linux <c>pte_special</c>: maps a page with no folio behind it (the zero page).</summary>
     public bool IsSpecial => (Value & (ulong)PteFlags.Special) != 0;
 

@@ -30,6 +30,14 @@ public enum PteFlags : ulong
     /// <summary>_PAGE_PSE (bit 7): in a PMD entry, a leaf mapping 2 MiB rather than a pointer to a PTE table.</summary>
     Huge = 1UL << 7,
 
+    /// <summary>
+    /// _PAGE_PROTNONE (bit 8, the global bit's place): the entry of a PROT_NONE mapping. Linux clears
+    /// _PAGE_PRESENT on such an entry but <c>pte_present</c> still counts it, since it maps its page;
+    /// here <see cref="Present"/> stays set (it means <c>pte_present</c>) and this bit, with User and
+    /// Write clear, says no access is allowed.
+    /// </summary>
+    ProtNone = 1UL << 8,
+
     /// <summary>_PAGE_SPECIAL (bit 9, software): no struct page behind it (the zero page, the huge zero page).</summary>
     Special = 1UL << 9,
 }

@@ -103,6 +103,43 @@ public sealed class AddressSpaceLock : IDisposable
     /// <exception cref="SynchronizationLockException">The calling thread does not hold the read side.</exception>
     public void ExitRead() => ExitRead(Environment.CurrentManagedThreadId);
 
+    /// <summary>
+    /// Takes the read side unless a writer holds it or waits for it (Linux <c>mmap_read_trylock</c>):
+    /// what a thread that holds another address space's lock already may ask without risking a
+    /// deadlock.
+    /// </summary>
+    /// <returns>False, holding nothing, when it would have had to wait.</returns>
+    /// <exception cref="LockRecursionException">The calling thread already holds the lock in either mode.</exception>
+    public bool TryEnterRead()
+    {
+        int thread = Environment.CurrentManagedThreadId;
+        if (Volatile.Read(ref _writer) == thread)
+            ThrowRecursion("read");
+        if (thread >= Slots)
+        {
+            if (t_held.Contains(_id))
+                ThrowRecursion("read");
+            Interlocked.Increment(ref _sharedReaders);
+            if (Volatile.Read(ref _writerPending) != 0)
+            {
+                Interlocked.Decrement(ref _sharedReaders);
+                return false;
+            }
+
+            t_held.Add(_id);
+            return true;
+        }
+
+        ref int slot = ref Slot(thread);
+        if (slot != 0)
+            ThrowRecursion("read");
+        Volatile.Write(ref slot, 1);
+        if (Volatile.Read(ref _writerPending) == 0)
+            return true;
+        Volatile.Write(ref slot, 0);
+        return false;
+    }
+
     /// <summary>Takes the write side (Linux <c>mmap_write_lock</c>): keeps new readers out, then waits for the readers inside to leave.</summary>
     /// <exception cref="LockRecursionException">The calling thread already holds the lock in either mode.</exception>
     public void EnterWrite()

@@ -14,13 +14,18 @@ internal static class VmaFlagChecks
 {
     /// <summary>Every bit the model knows; anything else is a caller's typo or a forged value.</summary>
     public const VmaFlags Known = VmaFlags.Read | VmaFlags.Write | VmaFlags.Exec | VmaFlags.Shared
-        | VmaFlags.HugePage | VmaFlags.NoHugePage | VmaFlags.Anonymous;
+        | VmaFlags.DontCopy | VmaFlags.Account | VmaFlags.WipeOnFork | VmaFlags.HugePage | VmaFlags.NoHugePage | VmaFlags.Anonymous;
 
     /// <summary>
-    /// The bits a flag change may touch: protection (what mprotect changes) and THP advice (what
-    /// madvise changes). Anonymous and Shared say what backs the mapping, which no flag change alters.
+    /// The bits a flag change may touch: protection and its accounting (what mprotect changes), THP
+    /// and fork advice (what madvise changes). Anonymous and Shared say what backs the mapping, which
+    /// no flag change alters.
     /// </summary>
-    public const VmaFlags Changeable = VmaFlags.Read | VmaFlags.Write | VmaFlags.Exec | VmaFlags.HugePage | VmaFlags.NoHugePage;
+    public const VmaFlags Changeable = VmaFlags.Read | VmaFlags.Write | VmaFlags.Exec | VmaFlags.Account
+        | VmaFlags.DontCopy | VmaFlags.WipeOnFork | VmaFlags.HugePage | VmaFlags.NoHugePage;
+
+    /// <summary>The access bits (Linux VM_ACCESS_FLAGS): what mprotect sets.</summary>
+    public const VmaFlags Access = VmaFlags.Read | VmaFlags.Write | VmaFlags.Exec;
 
     private const VmaFlags BothHugePageBits = VmaFlags.HugePage | VmaFlags.NoHugePage;
 

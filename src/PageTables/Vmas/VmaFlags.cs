@@ -35,6 +35,20 @@ public enum VmaFlags : ulong
     /// </summary>
     Shared = 0x8,
 
+    /// <summary>VM_DONTCOPY (0x2_0000): MADV_DONTFORK was applied; a fork leaves the VMA out of the child.</summary>
+    DontCopy = 0x2_0000,
+
+    /// <summary>
+    /// VM_ACCOUNT (0x10_0000): the mapping's pages are charged to the commit limit. mmap sets it on a
+    /// private writable anonymous mapping; mprotect adds it when a VMA without it becomes writable and
+    /// drops it when a writable one becomes read-only before any folio was allocated in it. It decides
+    /// nothing by itself here, but VMAs that differ in it never merge.
+    /// </summary>
+    Account = 0x10_0000,
+
+    /// <summary>VM_WIPEONFORK (0x200_0000): MADV_WIPEONFORK was applied; a forked child gets the VMA empty.</summary>
+    WipeOnFork = 0x200_0000,
+
     /// <summary>VM_HUGEPAGE (0x2000_0000): MADV_HUGEPAGE was applied; THP "madvise" mode allows large folios here.</summary>
     HugePage = 0x2000_0000,
 

@@ -50,7 +50,7 @@ namespace LargeFolios.PageTables;
 /// bad flags <see cref="ArgumentException"/> naming the flags.</para>
 /// </remarks>
 [DebuggerDisplay("Count = {_vmas.Count}")]
-public sealed class VmaSet : IEnumerable<Vma>, IDisposable
+public sealed partial class VmaSet : IEnumerable<Vma>, IDisposable
 {
     private readonly List<Vma> _vmas = [];
     private readonly AddressSpaceLock _lock = new();
@@ -185,117 +185,6 @@ public sealed class VmaSet : IEnumerable<Vma>, IDisposable
 
     IEnumerator IEnumerable.GetEnumerator() => GetEnumerator();
 
-    // ---------------------------------------------------------------- mutators (take the write lock)
-
-    /// <summary>
-    /// <c>mmap(start, length, prot, MAP_FIXED | MAP_PRIVATE | MAP_ANONYMOUS)</c>: unmaps whatever overlapped
-    /// the range (splitting VMAs that straddle its ends), inserts a new anonymous VMA with
-    /// <paramref name="flags"/> | <see cref="VmaFlags.Anonymous"/>, and merges it with a touching
-    /// neighbour whose flags are identical, on either side or both (Linux <c>mmap_region</c>).
-    /// </summary>
-    /// <remarks>
-    /// <paramref name="flags"/> may include HugePage or NoHugePage, which <c>mmap</c> itself cannot set
-    /// (only a following <c>madvise</c> or <c>prctl(PR_SET_THP_DISABLE)</c> can): the shorthand for a
-    /// mapping and its advice, with the merges the pair would end in.
-    /// </remarks>
-    /// <returns>
-    /// The pieces that were replaced, in address order, clipped to the range and with their old flags,
-    /// so the caller can zap their page tables; empty when the range was unmapped.
-    /// </returns>
-    /// <exception cref="BadAddressException">The range is unaligned, empty, overflowing or beyond user space.</exception>
-    /// <exception cref="ArgumentException"><paramref name="flags"/> hold Shared, unknown bits, or both HugePage and NoHugePage.</exception>
-    /// <exception cref="LockRecursionException">The calling thread holds only the read side of <see cref="Lock"/>.</exception>
-    public IReadOnlyList<Vma> Map(ulong start, ulong length, VmaFlags flags)
-    {
-        const string What = "mmap";
-        ulong end = AddressChecks.CheckRange(start, length, What);
-        VmaFlagChecks.CheckMapFlags(flags, start, What, nameof(flags));
-        bool taken = EnterWriteUnlessHeld(What, start);
-        try
-        {
-            var removed = new List<Vma>();
-            int index = RemoveRange(start, end, removed);
-            _vmas.Insert(index, Vma.Unchecked(start, end, flags | VmaFlags.Anonymous));
-            MergeNeighbours(index - 1, index + 1);
-            Mutated();
-            return removed;
-        }
-        finally
-        {
-            if (taken)
-                _lock.ExitWrite();
-        }
-    }
-
-    /// <summary>
-    /// <c>munmap(start, length)</c>: removes every mapped page of the range, splitting a VMA that
-    /// straddles either end. A range with nothing mapped is not an error, as <c>munmap</c> succeeds on
-    /// one; the neighbours are not merged, because the hole now separates them.
-    /// </summary>
-    /// <returns>The removed pieces in address order, clipped to the range, for the caller to zap.</returns>
-    /// <exception cref="BadAddressException">The range is unaligned, empty, overflowing or beyond user space.</exception>
-    /// <exception cref="LockRecursionException">The calling thread holds only the read side of <see cref="Lock"/>.</exception>
-    public IReadOnlyList<Vma> Unmap(ulong start, ulong length)
-    {
-        const string What = "munmap";
-        ulong end = AddressChecks.CheckRange(start, length, What);
-        bool taken = EnterWriteUnlessHeld(What, start);
-        try
-        {
-            var removed = new List<Vma>();
-            RemoveRange(start, end, removed);
-            Mutated();
-            return removed;
-        }
-        finally
-        {
-            if (taken)
-                _lock.ExitWrite();
-        }
-    }
-
-    /// <summary>
-    /// Changes the flags of every mapped page in the range: each VMA's flags become
-    /// (flags &amp; ~<paramref name="clear"/>) | <paramref name="set"/>. VMAs straddling the range ends are
-    /// split there first, and each changed piece then merges with a touching neighbour whose flags are
-    /// now identical (Linux <c>vma_modify_flags</c>: <c>vma_merge_existing_range</c> with prev, next or
-    /// both, else <c>split_vma</c> at the range ends).
-    /// </summary>
-    /// <remarks>
-    /// Holes follow <c>madvise</c> (<c>madvise_walk_vmas</c>): the mapped parts are changed and the call
-    /// reports the holes, as Linux's <c>-ENOMEM</c> after applying, by returning false; a range with
-    /// nothing mapped changes nothing and throws, as Linux returns <c>-ENOMEM</c> having done nothing.
-    /// (<c>mprotect</c>, which stops at the first hole, is not what this models.) Only Read, Write, Exec,
-    /// HugePage and NoHugePage can change; the result for each VMA is checked before any is changed.
-    /// </remarks>
-    /// <returns>True when the whole range was mapped; false when it had holes (Linux's -ENOMEM).</returns>
-    /// <exception cref="BadAddressException">The range is unaligned, empty, overflowing, beyond user space, or has nothing mapped.</exception>
-    /// <exception cref="ArgumentException">
-    /// <paramref name="set"/> or <paramref name="clear"/> name a bit that cannot change, name the same bit,
-    /// or would leave some VMA with both HugePage and NoHugePage.
-    /// </exception>
-    /// <exception cref="LockRecursionException">The calling thread holds only the read side of <see cref="Lock"/>.</exception>
-    public bool ChangeFlags(ulong start, ulong length, VmaFlags set, VmaFlags clear) =>
-        ChangeFlags(start, length, set, clear, "change VMA flags");
-
-    /// <summary>
-    /// <c>madvise(start, length, MADV_HUGEPAGE)</c> when <paramref name="hugePage"/> is true (sets HugePage,
-    /// clears NoHugePage), <c>MADV_NOHUGEPAGE</c> when false (the reverse), as Linux's
-    /// <c>hugepage_madvise</c> rewrites the flags; the splits, merges, holes and errors of
-    /// <see cref="ChangeFlags(ulong, ulong, VmaFlags, VmaFlags)"/>.
-    /// </summary>
-    /// <remarks>
-    /// Linux accepts a length that is not a whole number of pages (it rounds it up) and a zero length
-    /// (it does nothing); both are refused here, as everywhere in the set, so a caller's arithmetic slip
-    /// shows up at the call instead of as a silently different range.
-    /// </remarks>
-    /// <returns>True when the whole range was mapped; false when it had holes (Linux's -ENOMEM).</returns>
-    /// <exception cref="BadAddressException">The range is unaligned, empty, overflowing, beyond user space, or has nothing mapped.</exception>
-    /// <exception cref="LockRecursionException">The calling thread holds only the read side of <see cref="Lock"/>.</exception>
-    public bool Madvise(ulong start, ulong length, bool hugePage) => hugePage
-        ? ChangeFlags(start, length, VmaFlags.HugePage, VmaFlags.NoHugePage, "madvise(MADV_HUGEPAGE)")
-        : ChangeFlags(start, length, VmaFlags.NoHugePage, VmaFlags.HugePage, "madvise(MADV_NOHUGEPAGE)");
-
     // ---------------------------------------------------------------- validation and lifetime
 
     /// <summary>
@@ -326,121 +215,6 @@ public sealed class VmaSet : IEnumerable<Vma>, IDisposable
     public void Dispose() => _lock.Dispose();
 
     // ---------------------------------------------------------------- internals
-
-    private bool ChangeFlags(ulong start, ulong length, VmaFlags set, VmaFlags clear, string what)
-    {
-        ulong end = AddressChecks.CheckRange(start, length, what);
-        VmaFlagChecks.CheckChange(set, clear, start, what);
-        bool taken = EnterWriteUnlessHeld(what, start);
-        try
-        {
-            // Everything that can fail is checked on the untouched VMAs first.
-            int first = FirstEndingAbove(start);
-            int last = first;
-            ulong mapped = 0;
-            for (; last < _vmas.Count && _vmas[last].Start < end; last++)
-            {
-                Vma vma = _vmas[last];
-                string? invalid = VmaFlagChecks.WhyInvalidInSet(VmaFlagChecks.Apply(vma.Flags, set, clear));
-                if (invalid != null)
-                    VmaFlagChecks.Throw($"Cannot {what} at 0x{start:x}: the VMA 0x{vma.Start:x}-0x{vma.End:x} would end with {invalid}.", nameof(set));
-                mapped += Math.Min(vma.End, end) - Math.Max(vma.Start, start);
-            }
-
-            if (first == last)
-            {
-                AddressChecks.Throw(
-                    $"Cannot {what} at 0x{start:x}..0x{end:x}: nothing is mapped in the range; expected at least one VMA there (Linux returns -ENOMEM).",
-                    start,
-                    length);
-            }
-
-            Vma low = _vmas[first];
-            if (low.Start < start)
-            {
-                _vmas[first] = low.Slice(start, low.End);
-                _vmas.Insert(first, low.Slice(low.Start, start));
-                first++;
-                last++;
-            }
-
-            Vma high = _vmas[last - 1];
-            if (high.End > end)
-            {
-                _vmas[last - 1] = high.Slice(high.Start, end);
-                _vmas.Insert(last, high.Slice(end, high.End));
-            }
-
-            for (int i = first; i < last; i++)
-                _vmas[i] = _vmas[i].WithFlags(VmaFlagChecks.Apply(_vmas[i].Flags, set, clear));
-            MergeNeighbours(first - 1, last);
-            Mutated();
-            return mapped == length;
-        }
-        finally
-        {
-            if (taken)
-                _lock.ExitWrite();
-        }
-    }
-
-    /// <summary>
-    /// Removes [<paramref name="start"/>, <paramref name="end"/>) from the set, leaving the outer pieces of
-    /// VMAs that straddle its ends, and appends what it removed to <paramref name="removed"/>. Returns the
-    /// index at which a VMA covering the range now belongs.
-    /// </summary>
-    private int RemoveRange(ulong start, ulong end, List<Vma> removed)
-    {
-        int first = FirstEndingAbove(start);
-        int last = first;
-        for (; last < _vmas.Count && _vmas[last].Start < end; last++)
-        {
-            Vma vma = _vmas[last];
-            removed.Add(vma.Slice(Math.Max(vma.Start, start), Math.Min(vma.End, end)));
-        }
-
-        if (first == last)
-            return first;
-
-        Vma low = _vmas[first];
-        Vma high = _vmas[last - 1];
-        _vmas.RemoveRange(first, last - first);
-        int index = first;
-        if (low.Start < start)
-            _vmas.Insert(index++, low.Slice(low.Start, start));
-        if (high.End > end)
-            _vmas.Insert(index, high.Slice(end, high.End));
-        return index;
-    }
-
-    /// <summary>
-    /// Merges touching VMAs with identical flags among indices <paramref name="first"/>..<paramref name="last"/>
-    /// (inclusive, clamped to the set): the changed pieces and the neighbour on each side, which is all
-    /// an operation can have made mergeable, since every other boundary was already unmergeable.
-    /// </summary>
-    private void MergeNeighbours(int first, int last)
-    {
-        first = Math.Max(first, 0);
-        last = Math.Min(last, _vmas.Count - 1);
-        int write = first;
-        for (int read = first + 1; read <= last; read++)
-        {
-            Vma kept = _vmas[write];
-            Vma next = _vmas[read];
-            if (kept.End == next.Start && kept.Flags == next.Flags)
-            {
-                _vmas[write] = Vma.Unchecked(kept.Start, next.End, kept.Flags);
-            }
-            else
-            {
-                write++;
-                _vmas[write] = next;
-            }
-        }
-
-        if (last > write)
-            _vmas.RemoveRange(write + 1, last - write);
-    }
 
     /// <summary>Index of the first VMA whose End is above <paramref name="address"/> (Linux find_vma's search).</summary>
     private int FirstEndingAbove(ulong address)
@@ -544,8 +318,10 @@ public sealed class VmaSet : IEnumerable<Vma>, IDisposable
             Vma previous = vmas[i - 1];
             if (previous.End > vma.Start)
                 Fail(vma, $"VMA {vma} overlaps or precedes the VMA before it, {previous}; expected sorted, disjoint VMAs");
-            if (previous.End == vma.Start && previous.Flags == vma.Flags)
-                Fail(vma, $"VMAs {previous} and {vma} touch and have identical flags; expected them merged into one");
+            if (CanMerge(previous, vma))
+                Fail(vma, $"VMAs {previous} and {vma} touch and would merge; expected them merged into one");
+            if (vma.InheritsAnonVma && vma.AnonVma == 0)
+                Fail(vma, $"VMA {vma} inherits an anon_vma it does not have; expected a forked VMA to have one");
         }
     }
 
