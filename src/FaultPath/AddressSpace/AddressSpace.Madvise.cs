@@ -29,52 +29,73 @@ public sealed unsafe partial class AddressSpace
     public bool Madvise(ulong start, ulong length, MadviseAdvice advice)
     {
         ThrowIfDisposed();
-        if (length == 0 && VirtualAddress.IsPageAligned(start))
-            return true;   // madvise_should_skip: a zero length does nothing and succeeds
-        length = PageAlign(length, start, "madvise");
-        ulong end = AddressChecks.CheckRange(start, length, "madvise");
         if (!Enum.IsDefined(advice))
-            throw new ArgumentOutOfRangeException(nameof(advice), advice, $"{(int)advice} is not an advice; expected hugepage, nohugepage, dontneed, free, populate_read or populate_write.");
-        if (advice is MadviseAdvice.Collapse or MadviseAdvice.DontFork or MadviseAdvice.DoFork or MadviseAdvice.WipeOnFork or MadviseAdvice.KeepOnFork)
-            throw new NotSupportedException($"madvise {advice} is not modelled yet");
+            throw new ArgumentOutOfRangeException(nameof(advice), advice, $"{(int)advice} is not an advice (Linux: -EINVAL).");
+        ulong end = SyscallChecks.Madvise(start, length, out bool empty);
+        if (empty)
+            return true;   // madvise_should_skip: a zero length does nothing and succeeds
+
+        // No user-space check: the part beyond it is a hole like any other.
+        bool beyond = end > VirtualAddress.TaskSize;
+        end = Math.Min(end, VirtualAddress.TaskSize);
+        if (start >= end)
+            throw NothingMapped(start, length);
         if (advice is MadviseAdvice.PopulateRead or MadviseAdvice.PopulateWrite)
         {
             using AddressSpaceReadScope populate = _vmas.Lock.Read();
             ThrowIfDisposedLocked();
             bool populated = PopulateLocked(start, end, advice == MadviseAdvice.PopulateWrite);
             if (FaultPathEventSource.IsOn)
-                FaultPathEventSource.Log.Madvise(_arena.Id, (int)_id, start, length, advice, 0);
-            return populated;
+                FaultPathEventSource.Log.Madvise(_arena.Id, (int)_id, start, end - start, advice, 0);
+            return populated && !beyond;
+        }
+
+        if (advice == MadviseAdvice.Collapse)
+        {
+            using AddressSpaceReadScope collapse = _vmas.Lock.Read();
+            ThrowIfDisposedLocked();
+            bool collapsed = CollapseLocked(start, end);
+            if (FaultPathEventSource.IsOn)
+                FaultPathEventSource.Log.Madvise(_arena.Id, (int)_id, start, end - start, advice, 0);
+            return collapsed && !beyond;
         }
 
         using AddressSpaceWriteScope scope = _vmas.Lock.Write();
         ThrowIfDisposedLocked();
         bool traced = FaultPathEventSource.IsOn;   // read once: a session may start midway
         long rssBefore = traced ? AnonPages : 0;     // exact: the write lock keeps faults out
-        bool covered = advice is MadviseAdvice.HugePage or MadviseAdvice.NoHugePage
-            ? MadviseHugePageLocked(start, end, advice == MadviseAdvice.HugePage)
-            : MadviseZapOrFreeLocked(start, end, advice);
+        bool covered = advice is MadviseAdvice.DontNeed or MadviseAdvice.Free
+            ? MadviseZapOrFreeLocked(start, end, advice)
+            : MadviseFlagsLocked(start, end, advice);
         if (traced)
-            FaultPathEventSource.Log.Madvise(_arena.Id, (int)_id, start, length, advice, rssBefore - AnonPages);
-        return covered;
+            FaultPathEventSource.Log.Madvise(_arena.Id, (int)_id, start, end - start, advice, rssBefore - AnonPages);
+        return covered && !beyond;
     }
 
     /// <summary>
-    /// MADV_HUGEPAGE / MADV_NOHUGEPAGE (Linux <c>hugepage_madvise</c> through <c>madvise_update_vma</c>):
-    /// a PMD leaf across either end of the range is split first, where the VMA will be split.
+    /// The advices that change VMA flags (Linux <c>madvise_vma_behavior</c> through
+    /// <c>madvise_update_vma</c>): MADV_[NO]HUGEPAGE set one of VM_HUGEPAGE, VM_NOHUGEPAGE and clear
+    /// the other; MADV_DONTFORK / DOFORK set / clear VM_DONTCOPY; MADV_WIPEONFORK / KEEPONFORK set /
+    /// clear VM_WIPEONFORK. A VMA whose flags that leaves alone is not touched; a PMD leaf across a
+    /// new VMA boundary is split first.
     /// </summary>
-    private bool MadviseHugePageLocked(ulong start, ulong end, bool hugePage)
+    private bool MadviseFlagsLocked(ulong start, ulong end, MadviseAdvice advice)
     {
-        ulong length = end - start;
-        Vma[] before = _vmas.FindIntersecting(start, length);
-        if (before.Length > 0)
+        (VmaFlags set, VmaFlags clear, string what) = advice switch
         {
-            SplitPmdAcrossBoundary(start, before[0], hugePage);
-            SplitPmdAcrossBoundary(end, before[^1], hugePage);
-        }
-
-        return _vmas.Madvise(start, length, hugePage);   // with nothing mapped, throws as Linux's -ENOMEM
+            MadviseAdvice.HugePage => (VmaFlags.HugePage, VmaFlags.NoHugePage, "madvise(MADV_HUGEPAGE)"),
+            MadviseAdvice.NoHugePage => (VmaFlags.NoHugePage, VmaFlags.HugePage, "madvise(MADV_NOHUGEPAGE)"),
+            MadviseAdvice.DontFork => (VmaFlags.DontCopy, VmaFlags.None, "madvise(MADV_DONTFORK)"),
+            MadviseAdvice.DoFork => (VmaFlags.None, VmaFlags.DontCopy, "madvise(MADV_DOFORK)"),
+            MadviseAdvice.WipeOnFork => (VmaFlags.WipeOnFork, VmaFlags.None, "madvise(MADV_WIPEONFORK)"),
+            _ => (VmaFlags.None, VmaFlags.WipeOnFork, "madvise(MADV_KEEPONFORK)"),
+        };
+        var boundaries = new PmdBoundaryHook(this);
+        return _vmas.ChangeFlags(start, end - start, set, clear, ref boundaries, what);   // with nothing mapped, throws as Linux's -ENOMEM
     }
+
+    private static BadAddressException NothingMapped(ulong start, ulong length) =>
+        new($"Cannot madvise 0x{start:x}..+0x{length:x}: nothing is mapped there (Linux: -ENOMEM).", start, length, Errno.ENOMEM);
 
     /// <summary>MADV_DONTNEED (zap, reclaiming emptied PTE tables) and MADV_FREE, VMA by VMA.</summary>
     private bool MadviseZapOrFreeLocked(ulong start, ulong end, MadviseAdvice advice)
@@ -82,7 +103,7 @@ public sealed unsafe partial class AddressSpace
         ulong length = end - start;
         Vma[] vmas = _vmas.FindIntersecting(start, length);
         if (vmas.Length == 0)
-            AddressChecks.Throw($"Cannot madvise 0x{start:x}..0x{end:x}: nothing is mapped there (Linux: -ENOMEM).", start, length);
+            throw NothingMapped(start, length);
         ulong covered = 0;
         foreach (Vma vma in vmas)
         {
@@ -128,6 +149,8 @@ public sealed unsafe partial class AddressSpace
                 return WalkAction.Continue;   // the huge zero page
 
             uint headPfn = (uint)entry.Pfn;
+            if (AnonRmap.MaybeMappedShared(space._pages + headPfn, PageGeometry.PmdOrder))
+                return WalkAction.Continue;   // madvise_free_huge_pmd: another process maps it
             if (pmd.CoversWhole(address, limit))
             {
                 if (space._tables.TryReplacePmdLeaf(in pmd, entry, entry.Without(PteFlags.Dirty | PteFlags.Accessed)))
@@ -171,6 +194,12 @@ public sealed unsafe partial class AddressSpace
                 nr = FolioPteBatch.Count(slot + i, count - i, pfn, headPfn, order);
                 if (nr < 1 << order)
                 {
+                    if (AnonRmap.MaybeMappedShared(head, order))
+                    {
+                        i += nr;   // another process maps it: leave it whole
+                        continue;
+                    }
+
                     table.Unlock();
                     bool split = SplitForMadviseFree(headPfn, order);
                     table.Lock();
@@ -179,6 +208,18 @@ public sealed unsafe partial class AddressSpace
                     i += nr;
                     continue;
                 }
+            }
+
+            if ((head->Flags & (ulong)PageFlags.Dirty) != 0)
+            {
+                // A dirty folio may be dropped only when this mapping is all of it.
+                if (AnonRmap.Mapcount(head, order) != 1 << order)
+                {
+                    i += nr;
+                    continue;
+                }
+
+                head->Flags &= ~(ulong)PageFlags.Dirty;   // folio_clear_dirty
             }
 
             for (int j = 0; j < nr; j++)

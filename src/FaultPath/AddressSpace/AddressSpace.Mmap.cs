@@ -19,8 +19,8 @@ public sealed unsafe partial class AddressSpace
     public void Mmap(ulong start, ulong length, VmaFlags protection = VmaFlags.Read | VmaFlags.Write)
     {
         ThrowIfDisposed();
-        length = PageAlign(length, start, "mmap");
-        ulong end = AddressChecks.CheckRange(start, length, "mmap");
+        ulong end = SyscallChecks.Mmap(start, length);
+        length = end - start;
         VmaFlagChecks.CheckMapFlags(protection, start, "mmap", nameof(protection));   // before anything is zapped
         using AddressSpaceWriteScope scope = _vmas.Lock.Write();
         ThrowIfDisposedLocked();
@@ -55,8 +55,8 @@ public sealed unsafe partial class AddressSpace
     public void Munmap(ulong start, ulong length)
     {
         ThrowIfDisposed();
-        length = PageAlign(length, start, "munmap");
-        ulong end = AddressChecks.CheckRange(start, length, "munmap");
+        ulong end = SyscallChecks.Munmap(start, length);
+        length = end - start;
         using AddressSpaceWriteScope scope = _vmas.Lock.Write();
         ThrowIfDisposedLocked();
         bool traced = FaultPathEventSource.IsOn;   // read once: a session may start midway

@@ -29,7 +29,12 @@ public sealed unsafe partial class AddressSpace
                     return false;
                 // GUP's check_vma_flags: no FOLL_FORCE, so a read needs VM_READ, a write VM_WRITE.
                 if ((vma.Flags & (write ? VmaFlags.Write : VmaFlags.Read)) == 0)
-                    ThrowSegmentationFault(address, populate.Access, $"populating the VMA 0x{vma.Start:x}..0x{vma.End:x} needs an access it does not allow ({vma.Flags}) (Linux: -EFAULT)");
+                {
+                    throw new SyscallException(
+                        $"Cannot populate 0x{address:x} for {(write ? "writing" : "reading")}: the VMA 0x{vma.Start:x}..0x{vma.End:x} does not allow it ({vma.Flags}); the pages before it were populated (Linux: -EINVAL).",
+                        Errno.EINVAL,
+                        address);
+                }
 
                 ulong vmaEnd = Math.Min(vma.End, end);
                 populate.Vma = vma;

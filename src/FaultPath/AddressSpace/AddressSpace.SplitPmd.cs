@@ -5,7 +5,7 @@ using LargeFolios.PageTables;
 
 namespace LargeFolios.FaultPath;
 
-/// <summary>Splitting a PMD mapping into PTEs (Linux <c>__split_huge_pmd</c>, <c>vma_adjust_trans_huge</c>).</summary>
+/// <summary>Splitting a PMD mapping into PTEs (Linux <c>__split_huge_pmd</c>).</summary>
 public sealed unsafe partial class AddressSpace
 {
     /// <summary>
@@ -43,22 +43,5 @@ public sealed unsafe partial class AddressSpace
             bool partially = AnonRmap.RemovePmd(head, PageGeometry.PmdOrder, space._id);
             Debug.Assert(!partially, "a PMD split leaves every page mapped");
         }
-    }
-
-    /// <summary>
-    /// Linux <c>vma_adjust_trans_huge</c> for one end of a madvise range: when the VMA holding
-    /// <paramref name="boundary"/> will be split there (its flags change), a PMD leaf across the
-    /// boundary is split into PTEs.
-    /// </summary>
-    private void SplitPmdAcrossBoundary(ulong boundary, Vma vma, bool hugePage)
-    {
-        if ((boundary & (VirtualAddress.PmdSize - 1)) == 0 || boundary <= vma.Start || boundary >= vma.End)
-            return;
-        VmaFlags wanted = hugePage ? VmaFlags.HugePage : VmaFlags.NoHugePage;
-        VmaFlags dropped = hugePage ? VmaFlags.NoHugePage : VmaFlags.HugePage;
-        if ((vma.Flags & wanted) != 0 && (vma.Flags & dropped) == 0)
-            return;
-        if (_tables.FindPmd(boundary, allocate: false, out PmdSlot pmd) == WalkResult.Table && pmd.Value.IsLeafPmd)
-            SplitHugePmd(in pmd);
     }
 }

@@ -157,15 +157,6 @@ public sealed unsafe partial class AddressSpace : IDisposable
 
     private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
 
-    /// <summary>Linux <c>PAGE_ALIGN(len)</c>: the syscalls round a length up to whole pages (an overflow is the range check's to report).</summary>
-    private static ulong PageAlign(ulong length, ulong start, string what)
-    {
-        ulong aligned = (length + PageGeometry.PageSize - 1) & ~(ulong)(PageGeometry.PageSize - 1);
-        if (aligned < length)
-            AddressChecks.Throw($"Cannot {what} at 0x{start:x}: length 0x{length:x} overflows when rounded up to whole pages.", start, length);
-        return aligned;
-    }
-
     /// <summary>The check again once the mmap lock is held: a call that waited for <see cref="Dispose"/>'s write lock finds no tables left.</summary>
     private void ThrowIfDisposedLocked() => ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed), this);
 

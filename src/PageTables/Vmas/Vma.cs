@@ -130,7 +130,8 @@ public readonly struct Vma : IEquatable<Vma>
     /// <summary>A VMA built without checks: for the set, whose callers checked first, and for forging corrupt sets in tests.</summary>
     internal static Vma Unchecked(ulong start, ulong end, VmaFlags flags) => new(start, end, flags, start >> PageGeometry.PageShift, 0, false, check: false);
 
-    /// <summary>A VMA built without checks, every field given.</summary>
+    /// <summary>A VMA built without checks, every field given: for the set, and for a fork's copy of a parent's VMA.</summary>
+    [LayerInterface]
     internal static Vma Unchecked(ulong start, ulong end, VmaFlags flags, ulong pageOffset, uint anonVma, bool inheritsAnonVma) =>
         new(start, end, flags, pageOffset, anonVma, inheritsAnonVma, check: false);
 

@@ -1,5 +1,6 @@
 using System;
 using System.Collections.Generic;
+using System.Diagnostics;
 using System.Threading;
 
 namespace LargeFolios.PageTables;
@@ -312,6 +313,20 @@ public sealed partial class VmaSet
             SplitAt(index, end, ref hook);
         _vmas[index] = _vmas[index].WithFlags(flags);
         return MergeAround(index);
+    }
+
+    /// <summary>
+    /// Linux <c>dup_mmap</c>'s copy of one VMA into a new address space: appended above every VMA the
+    /// set holds, as it stands, merged with nothing (a fork copies the parent's VMAs one by one, in
+    /// address order). The caller holds the write side.
+    /// </summary>
+    [LargeFolios.BuddyAllocator.LayerInterface]
+    internal void AppendForFork(Vma vma)
+    {
+        Debug.Assert(_lock.IsWriteHeld, "a fork copies VMAs under the new address space's write lock");
+        Debug.Assert(_vmas.Count == 0 || _vmas[^1].End <= vma.Start, "a fork copies VMAs in address order");
+        _vmas.Add(vma);
+        Mutated();
     }
 
     /// <summary>Linux <c>__split_vma</c>: the VMA at <paramref name="index"/> becomes two at <paramref name="address"/>, the hook told first.</summary>
