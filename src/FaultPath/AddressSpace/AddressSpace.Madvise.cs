@@ -52,7 +52,7 @@ public sealed unsafe partial class AddressSpace
 
         if (advice == MadviseAdvice.Collapse)
         {
-            using AddressSpaceReadScope collapse = _vmas.Lock.Read();
+            using AddressSpaceWriteScope collapse = _vmas.Lock.Write();
             ThrowIfDisposedLocked();
             bool collapsed = CollapseLocked(start, end);
             if (FaultPathEventSource.IsOn)

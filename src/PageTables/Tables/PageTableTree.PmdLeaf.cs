@@ -1,4 +1,5 @@
 using System;
+using System.Diagnostics;
 using LargeFolios.BuddyAllocator;
 
 namespace LargeFolios.PageTables;
@@ -214,6 +215,26 @@ public sealed unsafe partial class PageTableTree
         if (PageTableEventSource.IsOn)
             PageTableEventSource.Log.PmdSplit(_arena.Id, _ownerId, pmd.Start, PmdSplitKind.Folio);
         return PmdSplitResult.Split;
+    }
+
+    /// <summary>
+    /// Linux <c>collapse_huge_page</c>'s install: the PTE table under <paramref name="pmd"/> (emptied by
+    /// the caller) becomes the table deposited beside <paramref name="leaf"/>, which takes its place
+    /// (<c>pgtable_trans_huge_deposit</c>, <c>set_pmd_at</c>). The table count does not change.
+    /// </summary>
+    [LayerInterface]
+    internal void CollapsePteTable(in PmdSlot pmd, Pte leaf)
+    {
+        CheckPmdLeaf(pmd.Start, leaf, nameof(leaf));
+        ref RawSpinLock pmdLock = ref TableLock(pmd.TablePfn);
+        pmdLock.Enter();
+        Pte entry = Read(pmd.Entry);
+        Debug.Assert(entry.IsTable, "a collapse without a PTE table");
+        uint table = (uint)entry.Pfn;
+        DebugVm.CheckEmptyTable(this, table);
+        DepositLocked(pmd.TablePfn, table);
+        Write(pmd.Entry, leaf);
+        pmdLock.Exit();
     }
 
     /// <summary>
