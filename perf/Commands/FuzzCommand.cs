@@ -23,15 +23,16 @@ internal static class FuzzCommand
         Option<int> count = CliOptions.Count("--count", "-n", 100, 1, 1_000_000, "a scenario count", "How many scenarios to generate.");
         Option<int?> seed = CliOptions.OptionalCount("--seed", null, 0, int.MaxValue, "a seed", "The first scenario's seed; the rest follow it [default: from the clock].");
         Option<string?> output = CliOptions.File("--out", "-o", "DIR", "Where each disagreement is written, reduced.", defaultPath: "fuzz-findings");
+        Option<string?> corpus = CliOptions.File("--corpus", null, "DIR", "Also write every generated scenario here, as generated (a corpus to replay).");
         var command = new Command("fuzz", "Generate random scenarios, run each on the model and on the running kernel, and write every disagreement, reduced, to a folder.")
         {
-            count, seed, output,
+            count, seed, output, corpus,
         };
-        command.SetAction(parsed => Run(console, parsed.GetValue(count), parsed.GetValue(seed) ?? (Environment.TickCount & int.MaxValue), parsed.GetValue(output)!));
+        command.SetAction(parsed => Run(console, parsed.GetValue(count), parsed.GetValue(seed) ?? (Environment.TickCount & int.MaxValue), parsed.GetValue(output)!, parsed.GetValue(corpus)));
         return command;
     }
 
-    private static int Run(CliConsole console, int count, int seed, string output)
+    private static int Run(CliConsole console, int count, int seed, string output, string? corpus)
     {
         var kernel = new KernelScenarioRunner();
         if (kernel.WhyUnavailable() is { } why)
@@ -41,12 +42,13 @@ internal static class FuzzCommand
         }
 
         var clock = Stopwatch.StartNew();
-        FuzzSummary summary = new DifferentialFuzzer(kernel, output, console.RawOut).Run(count, seed);
+        FuzzSummary summary = new DifferentialFuzzer(kernel, output, console.RawOut, corpus).Run(count, seed);
         console.RawOut.Write(string.Create(CultureInfo.InvariantCulture,
             $"folios fuzz --seed {seed} --count {count}: {summary.Scenarios - summary.Differing - summary.KernelCannot} agree, {summary.Differing} differ" +
             $"{(summary.ModelCannot > 0 ? $" ({summary.ModelCannot} the model cannot run yet)" : "")}" +
             $"{(summary.KernelCannot > 0 ? $", {summary.KernelCannot} not runnable on this kernel" : "")}" +
-            $"{(summary.Differing > 0 ? $"; reduced scenarios in {output}" : "")} ({clock.Elapsed.TotalSeconds:F0} s)\n"));
+            $"{(summary.Differing > 0 ? $"; reduced scenarios in {output}" : "")} ({clock.Elapsed.TotalSeconds:F0} s)\n" +
+            $"  on the kernel: {summary.RanToTheEnd} ran to the end, {summary.EndedByFailure} were ended by a refused syscall or a SIGSEGV, {summary.EndedMalformed} by exit 2\n"));
         console.RawOut.Flush();
         return summary.Differing == 0 ? ExitCodes.Success : ExitCodes.Failure;
     }

@@ -13,7 +13,7 @@ namespace LargeFolios.Folios.Fuzzing;
 /// (<see cref="ScenarioReducer"/>) and written to the output folder with both sides' answers in its
 /// comments.
 /// </summary>
-internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string outputDirectory, TextWriter log)
+internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string outputDirectory, TextWriter log, string? corpusDirectory = null)
 {
     private readonly ScenarioDiff _diff = new(kernel);
     private readonly string _scratch = Path.Combine(Path.GetTempPath(), $"folios-fuzz-{Environment.ProcessId}");
@@ -28,11 +28,19 @@ internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string out
             int differing = 0;
             int modelCannot = 0;
             int kernelCannot = 0;
+            var endings = new int[3];
             for (int i = 0; i < count; i++)
             {
                 int scenarioSeed = unchecked(seed + i);
                 IReadOnlyList<string> lines = ScenarioGenerator.Generate(scenarioSeed);
+                if (corpusDirectory != null)
+                {
+                    Directory.CreateDirectory(corpusDirectory);
+                    File.WriteAllLines(Path.Combine(corpusDirectory, $"seed-{scenarioSeed.ToString(CultureInfo.InvariantCulture)}.scenario"), lines);
+                }
+
                 ScenarioComparison comparison = Compare(lines, "scenario");
+                endings[Math.Clamp(comparison.Kernel.ExitStatus, 0, 2)]++;
                 if (comparison.Same)
                     continue;
                 if (IsKernelSideLimit(comparison))
@@ -48,7 +56,7 @@ internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string out
                 log.WriteLine($"seed {scenarioSeed}: {Describe(comparison)} -> {written}");
             }
 
-            return new FuzzSummary(count, differing, modelCannot, kernelCannot);
+            return new FuzzSummary(count, differing, modelCannot, kernelCannot, endings[0], endings[1], endings[2]);
         }
         finally
         {
@@ -122,4 +130,7 @@ internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string out
 /// <param name="Differing">Scenarios model and kernel disagreed on.</param>
 /// <param name="ModelCannot">Of those, scenarios the model could not run (a command it does not model yet).</param>
 /// <param name="KernelCannot">Scenarios the kernel side could not run here (no verdict; not counted as differing).</param>
-internal sealed record FuzzSummary(int Scenarios, int Differing, int ModelCannot, int KernelCannot);
+/// <param name="RanToTheEnd">Scenarios whose every line ran on the kernel (exit 0).</param>
+/// <param name="EndedByFailure">Scenarios a refused syscall or a SIGSEGV ended on the kernel (exit 1): the lines after it did not run.</param>
+/// <param name="EndedMalformed">Scenarios that ended with exit 2 on the kernel.</param>
+internal sealed record FuzzSummary(int Scenarios, int Differing, int ModelCannot, int KernelCannot, int RanToTheEnd, int EndedByFailure, int EndedMalformed);

@@ -147,14 +147,19 @@ internal sealed class ThpSysfs : IDisposable
     }
 
     /// <summary>
-    /// Keeps khugepaged asleep for the run: its scan interval becomes an hour, and the write wakes it
-    /// for one last round, which this waits out (up to a second) so that no round overlaps the run.
+    /// Keeps khugepaged asleep for the run: its thread kept from stopping (and so from starting again,
+    /// which scans at once), its scan interval an hour, and the write that sets it waking it for one
+    /// last round, which this waits out (up to two seconds) so that no round overlaps the run.
     /// The model has no khugepaged; a collapse behind a scenario's back would be a difference that is
     /// neither's fault. Needs at least one mm registered with khugepaged (the helper's broker is), or
     /// khugepaged would wake for the first scenario mm that registers.
     /// </summary>
     public void PauseKhugepaged()
     {
+        // khugepaged stops when no PMD size is enabled and starts afresh, scanning at once, when one
+        // is again: a scenario's "thp enabled never" then "always" would have its memory collapsed.
+        // With shmem's PMD size at "advise" (which no anonymous mapping reads) the thread never stops.
+        Write("hugepages-2048kB/shmem_enabled", "advise");
         string? khugepaged = Khugepaged.Find();
         long scans = FullScans();
         Write("khugepaged/scan_sleep_millisecs", PausedScanSleepMilliseconds.ToString(CultureInfo.InvariantCulture));

@@ -235,14 +235,16 @@ public sealed unsafe partial class AddressSpace
                 uint anonVma = PrepareAnonVma(address);
                 PageDescriptor* head = _pages + folio.Pfn;
                 AnonRmap.AddNew(head, PageGeometry.PmdOrder, AnonMapping(anonVma), vma.PageIndexOf(haddr), byPmd: true, _id);
-                if (!_tables.TryReplacePmdLeaf(in pmd, orig, Pte.Make(folio.Pfn, FolioPmdFlags(vma))))
+                // The running kernel queues this THP for the underused shrinker as a fault's (6.18.2's
+                // source does not; folios replay --diff showed the 6.18.44 kernel splitting it).
+                var queueIt = new QueueUnderusedHook(_machine, _policy.ShrinkUnderused);
+                if (!_tables.TryReplacePmdLeaf(in pmd, orig, Pte.Make(folio.Pfn, FolioPmdFlags(vma)), ref queueIt))
                 {
                     UndoNewRmap(head, PageGeometry.PmdOrder, byPmd: true);
                     _arena.Free(folio);
                     return NotHandled(FaultOutcome.Retry, out result);
                 }
 
-                // do_huge_zero_wp_pmd maps with map_anon_folio_pmd and no deferred_split_folio.
                 CountNewPmdFolio();
                 return Handled(new FaultResult(FaultKind.PmdFolio, PageGeometry.PmdOrder, OrdersTried: 1u << PageGeometry.PmdOrder), out result);
             }

@@ -257,12 +257,25 @@ public sealed unsafe partial class PageTableTree
     [LayerInterface]
     internal bool TryReplacePmdLeaf(in PmdSlot pmd, Pte expected, Pte replacement)
     {
+        var nothing = default(NoInstallHook);
+        return TryReplacePmdLeaf(in pmd, expected, replacement, ref nothing);
+    }
+
+    /// <summary><see cref="TryReplacePmdLeaf(in PmdSlot, Pte, Pte)"/>, telling <paramref name="hook"/> of the new leaf before the PMD lock is dropped.</summary>
+    [LayerInterface]
+    internal bool TryReplacePmdLeaf<THook>(in PmdSlot pmd, Pte expected, Pte replacement, ref THook hook)
+        where THook : struct, IPmdInstallHook
+    {
         CheckPmdLeaf(pmd.Start, replacement, nameof(replacement));
         ref RawSpinLock pmdLock = ref TableLock(pmd.TablePfn);
         pmdLock.Enter();
         bool same = Read(pmd.Entry) == expected && expected.IsLeafPmd;
         if (same)
+        {
             Write(pmd.Entry, replacement);
+            hook.Installed(replacement);
+        }
+
         pmdLock.Exit();
         return same;
     }
