@@ -1,6 +1,7 @@
 using System;
 using System.IO;
 using System.Linq;
+using System.Text.RegularExpressions;
 using Xunit;
 
 namespace LargeFolios.FaultPath.Tests;
@@ -22,23 +23,48 @@ public sealed class ScenarioReplayTests
         return data;
     }
 
+    /// <summary>
+    /// Replays the scenario command by command, checking the machine after each, and compares the
+    /// output with the .expected file. A scenario that ends in a failure says so in its first line,
+    /// <c># outcome: ERRNO at line N</c> (or SIGSEGV): the run must end there, with that, and print what
+    /// the .expected file holds up to it.
+    /// </summary>
     [Theory]
     [MemberData(nameof(Scenarios))]
     public void Replay_prints_what_Linux_prints(string name)
     {
         string path = Path.Combine(Directory, name + ".scenario");
         string expected = File.ReadAllText(Path.Combine(Directory, name + ".expected"));
+        (string Failure, int Line)? outcome = ExpectedOutcome(path);
         var output = new StringWriter { NewLine = "\n" };
+        ScenarioExecutionException? failed = null;
         using (var runner = new ScenarioRunner(output, arenaBytes: 1L << 30))
         {
-            foreach (ScenarioCommand command in ScenarioReader.ReadFile(path))
+            try
             {
-                runner.Execute(command, path);
-                runner.Machine.Validate();
+                foreach (ScenarioCommand command in ScenarioReader.ReadFile(path))
+                {
+                    runner.Execute(command, path);
+                    runner.Machine.Validate();
+                }
+            }
+            catch (ScenarioExecutionException error)
+            {
+                failed = error;
+                runner.Machine.Validate();   // a refused command changed nothing it should not have
             }
         }
 
         Assert.Equal(expected, output.ToString());
+        Assert.Equal(outcome, failed is null ? null : (failed.Failure, failed.Line));
+    }
+
+    /// <summary>The <c># outcome: NAME at line N</c> directive of a scenario's first line, if it has one.</summary>
+    private static (string Failure, int Line)? ExpectedOutcome(string path)
+    {
+        string first = File.ReadLines(path).First();
+        Match match = Regex.Match(first, @"^# outcome: ([A-Z]+) at line (\d+)$");
+        return match.Success ? (match.Groups[1].Value, int.Parse(match.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture)) : null;
     }
 
     [Fact]
