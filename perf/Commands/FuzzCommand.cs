@@ -47,6 +47,7 @@ internal static class FuzzCommand
             $"folios fuzz --seed {seed} --count {count}: {summary.Scenarios - summary.Differing - summary.KernelCannot} agree, {summary.Differing} differ" +
             $"{(summary.ModelCannot > 0 ? $" ({summary.ModelCannot} the model cannot run yet)" : "")}" +
             $"{(summary.KernelCannot > 0 ? $", {summary.KernelCannot} not runnable on this kernel" : "")}" +
+            $"{(summary.Noise > 0 ? $" ({summary.Noise} of those that agree differed in stats once: other processes' faults)" : "")}" +
             $"{(summary.Differing > 0 ? $"; reduced scenarios in {output}" : "")} ({clock.Elapsed.TotalSeconds:F0} s)\n" +
             $"  on the kernel: {summary.RanToTheEnd} ran to the end, {summary.EndedByFailure} were ended by a refused syscall or a SIGSEGV, {summary.EndedMalformed} by exit 2\n"));
         console.RawOut.Flush();
