@@ -25,7 +25,7 @@ public sealed unsafe partial class AddressSpace
     /// <returns>True; false when part of the range is unmapped (Linux: -ENOMEM; the other advices apply to the mapped parts all the same, populate stops at the hole).</returns>
     /// <exception cref="SegmentationFaultException">Populate of a VMA that does not allow the access (Linux: -EFAULT); pages before it were populated.</exception>
     /// <exception cref="OutOfMemoryException">Populate found no memory (Linux: -ENOMEM); pages before it were populated.</exception>
-    /// <exception cref="BadAddressException">Bad range, or nothing in it is mapped (Linux: -ENOMEM); nothing changed.</exception>
+    /// <exception cref="BadAddressException">Bad range, or nothing in it is mapped (Linux: -ENOMEM), or populate of a range that starts unmapped; nothing changed.</exception>
     public bool Madvise(ulong start, ulong length, MadviseAdvice advice)
     {
         ThrowIfDisposed();

@@ -26,7 +26,12 @@ public sealed unsafe partial class AddressSpace
             while (address < end)
             {
                 if (!_vmas.TryFind(address, out Vma vma))
+                {
+                    if (address == start)
+                        throw NothingMapped(start, end - start);   // nothing populated: the call changed nothing
                     return false;
+                }
+
                 // GUP's check_vma_flags: no FOLL_FORCE, so a read needs VM_READ, a write VM_WRITE.
                 if ((vma.Flags & (write ? VmaFlags.Write : VmaFlags.Read)) == 0)
                 {
