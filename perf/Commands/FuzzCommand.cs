@@ -44,7 +44,8 @@ internal static class FuzzCommand
         var clock = Stopwatch.StartNew();
         FuzzSummary summary = new DifferentialFuzzer(kernel, output, console.RawOut, corpus).Run(count, seed);
         console.RawOut.Write(string.Create(CultureInfo.InvariantCulture,
-            $"folios fuzz --seed {seed} --count {count}: {summary.Scenarios - summary.Differing - summary.KernelCannot} agree, {summary.Differing} differ" +
+            $"folios fuzz --seed {seed} --count {count}: {summary.Scenarios - summary.Differing - summary.KernelCannot - summary.Unsettled} agree, {summary.Differing} differ" +
+            $"{(summary.Unsettled > 0 ? $", {summary.Unsettled} unsettled (stats the kernel did not repeat run to run: a busy machine; in {output}/unsettled)" : "")}" +
             $"{(summary.ModelCannot > 0 ? $" ({summary.ModelCannot} the model cannot run yet)" : "")}" +
             $"{(summary.KernelCannot > 0 ? $", {summary.KernelCannot} not runnable on this kernel" : "")}" +
             $"{(summary.Noise > 0 ? $" ({summary.Noise} of those that agree differed in stats once: other processes' faults)" : "")}" +

@@ -29,6 +29,7 @@ internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string out
             int modelCannot = 0;
             int kernelCannot = 0;
             int noise = 0;
+            int unsettled = 0;
             var endings = new int[3];
             for (int i = 0; i < count; i++)
             {
@@ -52,10 +53,23 @@ internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string out
 
                 // The kernel's counters are the machine's: another process's faults can move them.
                 // A difference that is gone when the scenario runs again was that, not the model.
-                if (comparison.StatsOnly && Compare(lines, "scenario").Same)
+                if (comparison.StatsOnly)
                 {
-                    noise++;
-                    continue;
+                    ScenarioComparison again = comparison.KernelUnrepeatable ? comparison : Compare(lines, "scenario");
+                    if (again.Same)
+                    {
+                        noise++;
+                        continue;
+                    }
+
+                    // The kernel's own runs printed different counters: no answer to hold the model to.
+                    if (again.KernelUnrepeatable)
+                    {
+                        unsettled++;
+                        string kept = Keep(scenarioSeed, lines, again);
+                        log.WriteLine($"seed {scenarioSeed}: unsettled: {Describe(again)} -> {kept}");
+                        continue;
+                    }
                 }
 
                 if (IsModelLimit(comparison))
@@ -65,7 +79,7 @@ internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string out
                 log.WriteLine($"seed {scenarioSeed}: {Describe(comparison)} -> {written}");
             }
 
-            return new FuzzSummary(count, differing, modelCannot, kernelCannot, endings[0], endings[1], endings[2], noise);
+            return new FuzzSummary(count, differing, modelCannot, kernelCannot, endings[0], endings[1], endings[2], noise, unsettled);
         }
         finally
         {
@@ -91,6 +105,21 @@ internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string out
         string path = Path.Combine(_scratch, name + ".scenario");
         File.WriteAllLines(path, lines);
         return _diff.Compare(path);
+    }
+
+    /// <summary>Writes an unsettled scenario as generated (no reduction: each step would need quiet counters), to run again later.</summary>
+    private string Keep(int seed, IReadOnlyList<string> lines, ScenarioComparison found)
+    {
+        string folder = Path.Combine(outputDirectory, "unsettled");
+        Directory.CreateDirectory(folder);
+        string file = Path.Combine(folder, $"fuzz-{seed.ToString(CultureInfo.InvariantCulture)}.scenario");
+        var text = new StringBuilder();
+        text.Append("# folios fuzz --seed ").Append(seed).Append(" --count 1: the kernel's counters changed run to run; replay --diff it on a quiet machine\n");
+        text.Append("# ").Append(Describe(found)).Append('\n');
+        foreach (string line in lines)
+            text.Append(line).Append('\n');
+        File.WriteAllText(file, text.ToString());
+        return file;
     }
 
     private string Report(int seed, IReadOnlyList<string> lines, ScenarioComparison found)
@@ -143,4 +172,5 @@ internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string out
 /// <param name="EndedByFailure">Scenarios a refused syscall or a SIGSEGV ended on the kernel (exit 1): the lines after it did not run.</param>
 /// <param name="EndedMalformed">Scenarios that ended with exit 2 on the kernel.</param>
 /// <param name="Noise">Scenarios whose stats differed, but not when run again: other processes' faults moved the machine's counters (agreeing, not counted as differing).</param>
-internal sealed record FuzzSummary(int Scenarios, int Differing, int ModelCannot, int KernelCannot, int RanToTheEnd, int EndedByFailure, int EndedMalformed, int Noise);
+/// <param name="Unsettled">Scenarios that differed in stats alone while the kernel's own runs printed different counters (a busy machine): neither agreeing nor differing; written to DIR/unsettled.</param>
+internal sealed record FuzzSummary(int Scenarios, int Differing, int ModelCannot, int KernelCannot, int RanToTheEnd, int EndedByFailure, int EndedMalformed, int Noise, int Unsettled);

@@ -135,24 +135,44 @@ internal static unsafe class AnonRmap
     /// <paramref name="nr"/> too. Each page loses AnonExclusive (for both sides) and gains a mapping;
     /// nr_pages_mapped does not change (they were mapped already).
     /// </summary>
+    /// <remarks>
+    /// The caller (fork) holds the parent's mmap lock for write, and a split takes the lock of every
+    /// process that may map the folio before the folio's own. So a page that is AnonExclusive, mapped
+    /// by the parent alone, has its flags and mapcount changed by nobody else meanwhile: they are
+    /// plain stores (the common case: a first fork pays no atomic per page). A page that another
+    /// process maps too may have its mapcount changed by that process at any moment: atomic.
+    /// </remarks>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static void DupPtes(PageDescriptor* head, int order, int first, int nr, uint childMmId)
     {
         if (order == 0)
         {
             Debug.Assert(nr == 1 && first == 0, "an order-0 folio has one page");
-            Interlocked.And(ref head->Flags, ~(ulong)PageFlags.AnonExclusive);
-            Interlocked.Increment(ref head->Mapcount);
+            DupPage(head);
             return;
         }
 
         for (int i = first; i < first + nr; i++)
+            DupPage(head + i);
+        AddLargeMapcount(head + 1, nr, childMmId);
+    }
+
+    /// <summary>One page of <see cref="DupPtes"/>: AnonExclusive cleared, one mapping more (see its remarks for why an exclusive page needs no atomics).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void DupPage(PageDescriptor* page)
+    {
+        ulong flags = page->Flags;
+        if ((flags & (ulong)PageFlags.AnonExclusive) != 0)
         {
-            Interlocked.And(ref head[i].Flags, ~(ulong)PageFlags.AnonExclusive);
-            int mapcount = Interlocked.Increment(ref head[i].Mapcount);
+            Debug.Assert(page->Mapcount == 0, "an AnonExclusive page is mapped once");
+            page->Flags = flags & ~(ulong)PageFlags.AnonExclusive;
+            page->Mapcount = 1;
+        }
+        else
+        {
+            int mapcount = Interlocked.Increment(ref page->Mapcount);
             Debug.Assert(mapcount > 0, "a fork duplicated an unmapped page");
         }
-
-        AddLargeMapcount(head + 1, nr, childMmId);
     }
 
     /// <summary>Linux <c>folio_try_dup_anon_rmap_pmd</c>: a fork's child maps the PMD THP too; the head loses AnonExclusive.</summary>
