@@ -46,7 +46,7 @@ internal static class FuzzCommand
         console.RawOut.Write(string.Create(CultureInfo.InvariantCulture,
             $"folios fuzz --seed {seed} --count {count}: {summary.Scenarios - summary.Differing - summary.KernelCannot - summary.Unsettled} agree, {summary.Differing} differ" +
             $"{(summary.Unsettled > 0 ? $", {summary.Unsettled} unsettled (stats the kernel did not repeat run to run: a busy machine; in {output}/unsettled)" : "")}" +
-            $"{(summary.ModelCannot > 0 ? $" ({summary.ModelCannot} the model cannot run yet)" : "")}" +
+            $"{(summary.ModelCannot > 0 ? $" ({summary.ModelCannot} of them the model could not run: exit 2)" : "")}" +
             $"{(summary.KernelCannot > 0 ? $", {summary.KernelCannot} not runnable on this kernel" : "")}" +
             $"{(summary.Noise > 0 ? $" ({summary.Noise} of those that agree differed in stats once: other processes' faults)" : "")}" +
             $"{(summary.Differing > 0 ? $"; reduced scenarios in {output}" : "")} ({clock.Elapsed.TotalSeconds:F0} s)\n" +

@@ -166,7 +166,7 @@ internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string out
 /// <summary>A fuzz run's counts.</summary>
 /// <param name="Scenarios">Scenarios generated.</param>
 /// <param name="Differing">Scenarios model and kernel disagreed on.</param>
-/// <param name="ModelCannot">Of those, scenarios the model could not run (a command it does not model yet).</param>
+/// <param name="ModelCannot">Of those, scenarios the model ended with exit 2 where the kernel did not (the host-memory bound, a SIMD path the environment forces).</param>
 /// <param name="KernelCannot">Scenarios the kernel side could not run here (no verdict; not counted as differing).</param>
 /// <param name="RanToTheEnd">Scenarios whose every line ran on the kernel (exit 0).</param>
 /// <param name="EndedByFailure">Scenarios a refused syscall or a SIGSEGV ended on the kernel (exit 1): the lines after it did not run.</param>

@@ -87,7 +87,21 @@ internal sealed class KernelScenarioRunner
             return ScenarioReplayResult.Malformed($"{path}: cannot read the scenario: {failed.Message}", 0);
         }
 
-        using FileStream machineLock = TakeMachineLock(path);
+        FileStream machineLock;
+        try
+        {
+            machineLock = TakeMachineLock();
+        }
+        catch (KernelSideException busy)
+        {
+            return ScenarioReplayResult.Malformed($"{path}: cannot run on the kernel: {busy.Message}.", 0);
+        }
+        catch (UnauthorizedAccessException denied)
+        {
+            return ScenarioReplayResult.Malformed($"{path}: cannot run on the kernel: cannot open {LockPath}: {denied.Message}", 0);
+        }
+
+        using FileStream held = machineLock;
         bool thpWasDisabled = LinuxProcess.IsThpDisabled();
         LinuxProcess.TrySetThpDisabled(true);
         var sysfs = new ThpSysfs(_sysfsRoot);
@@ -146,7 +160,7 @@ internal sealed class KernelScenarioRunner
     }
 
     /// <summary>The lock that serialises kernel-side runs on this machine; waits up to a minute for another run to end.</summary>
-    private static FileStream TakeMachineLock(string file)
+    private static FileStream TakeMachineLock()
     {
         for (int attempt = 0; ; attempt++)
         {
@@ -160,7 +174,7 @@ internal sealed class KernelScenarioRunner
             }
             catch (IOException busy)
             {
-                throw new KernelSideException($"{file}: another kernel-side run holds {LockPath} and did not finish within a minute", busy);
+                throw new KernelSideException($"another kernel-side run holds {LockPath} and did not finish within a minute", busy);
             }
         }
     }

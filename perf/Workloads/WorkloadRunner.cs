@@ -48,6 +48,7 @@ internal static class WorkloadRunner
         long refusals = arena.HostMemory.Refusals;
         using var machine = WithinBound(() => new Machine(arena));
         options.Policy.ApplyTo(machine.Policy);
+        machine.Overcommit = OvercommitPolicy.Always;   // vm.overcommit_memory=1: a region larger than the arena runs until its faults find no memory
         using ArenaFragmenter fragmenter = ArenaFragmenter.Fragment(arena, options.FragmentPercent);
         using AddressSpace space = WithinBound(machine.CreateAddressSpace);
 

@@ -203,6 +203,7 @@ public sealed class FaultHandlerTests
     public void Exhausted_arena_fault_returns_out_of_memory_and_changes_nothing()
     {
         using var world = new World(arenaBytes: 4 * MiB);
+        world.Machine.Overcommit = OvercommitPolicy.Always;   // 8 MiB mapped on a 4 MiB machine, to run out at fault time
         AddressSpace mm = world.Mm;
         mm.Mmap(Base, 4 * Pmd);
         mm.Write(Base);                       // the first PMD's tables exist now

@@ -59,6 +59,7 @@ public sealed class FaultPathEventTests
     public void A_copy_on_write_and_an_out_of_memory_fault_say_which_orders_they_tried()
     {
         using var world = new World(4 * MiB);
+        world.Machine.Overcommit = OvercommitPolicy.Always;   // 8 MiB mapped on a 4 MiB machine, to run out at fault time
         world.Policy.SetSizeEnabled(4, ThpSizeEnabled.Always);
         world.Mm.Mmap(Base, 4 * Pmd);
         world.Mm.Read(Base + Pmd);                                  // the zero page

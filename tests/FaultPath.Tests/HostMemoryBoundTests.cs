@@ -24,7 +24,7 @@ public sealed class HostMemoryBoundTests
         var bound = new HostMemory(64 * MiB);
         using var runner = new ScenarioRunner(TextWriter.Null, arenaBytes: 1L << 30, hostMemory: bound);
         ScenarioCommand[] commands = Commands("""
-            mmap 0x40000000 256G
+            mmap 0x40000000 256G r
             madvise 0x40000000 256G populate_read
             """);
 
@@ -54,7 +54,7 @@ public sealed class HostMemoryBoundTests
         var bound = new HostMemory(1L << 30);
         using var runner = new ScenarioRunner(TextWriter.Null, arenaBytes: 8 * MiB, hostMemory: bound);
         ScenarioCommand[] commands = Commands("""
-            mmap 0x40000000 256G
+            mmap 0x40000000 256G r
             madvise 0x40000000 256G populate_read
             """);
 

@@ -91,7 +91,7 @@ public sealed class HostMemoryBoundTests : IDisposable
     [Fact]
     public void A_replay_whose_page_tables_reach_the_bound_exits_2_naming_the_line()
     {
-        File.WriteAllText(_scenario, "mmap 0x40000000 256G\nstats\nmadvise 0x40000000 256G populate_read\nstats\n");
+        File.WriteAllText(_scenario, "mmap 0x40000000 256G r\nstats\nmadvise 0x40000000 256G populate_read\nstats\n");
 
         CliRun run = Folios("128M", "replay", _scenario);
 

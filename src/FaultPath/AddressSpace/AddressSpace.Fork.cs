@@ -43,6 +43,14 @@ public sealed unsafe partial class AddressSpace
             {
                 if ((vma.Flags & VmaFlags.DontCopy) != 0)
                     continue;
+                if ((vma.Flags & VmaFlags.Account) != 0 && vma.Length >> PageGeometry.PageShift > _machine.ChargeLimitPages)
+                {
+                    throw new SyscallException(
+                        $"Cannot fork: the VMA 0x{vma.Start:x}..0x{vma.End:x} charges {vma.Length >> PageGeometry.PageShift} pages, more than the machine's {_arena.TotalPages} (heuristic overcommit; Linux's fork returns -ENOMEM).",
+                        Errno.ENOMEM,
+                        vma.Start);
+                }
+
                 bool wipe = (vma.Flags & VmaFlags.WipeOnFork) != 0;
                 uint anonVma = wipe || vma.AnonVma == 0 ? 0 : _machine.AnonVmas.Allocate(child, vma.AnonVma);
                 child._vmas.AppendForFork(Vma.Unchecked(vma.Start, vma.End, vma.Flags, vma.PageOffset, anonVma, anonVma != 0));
@@ -50,7 +58,7 @@ public sealed unsafe partial class AddressSpace
                     CopyPageRange(child, vma);
             }
         }
-        catch (OutOfMemoryException)
+        catch (Exception e) when (e is OutOfMemoryException or SyscallException)
         {
             child.Dispose();   // exit_mmap of what was copied so far
             throw;

@@ -23,7 +23,7 @@ public sealed unsafe partial class AddressSpace
     /// </list>
     /// </summary>
     /// <returns>True; false when part of the range is unmapped (Linux: -ENOMEM; the other advices apply to the mapped parts all the same, populate stops at the hole).</returns>
-    /// <exception cref="SegmentationFaultException">Populate of a VMA that does not allow the access (Linux: -EFAULT); pages before it were populated.</exception>
+    /// <exception cref="SyscallException">Populate of a VMA that does not allow the access (Linux: -EINVAL, <c>__get_user_pages</c> with FOLL_MADV_POPULATE); pages before it were populated.</exception>
     /// <exception cref="OutOfMemoryException">Populate found no memory (Linux: -ENOMEM); pages before it were populated.</exception>
     /// <exception cref="BadAddressException">Bad range, or nothing in it is mapped (Linux: -ENOMEM), or populate of a range that starts unmapped; nothing changed.</exception>
     public bool Madvise(ulong start, ulong length, MadviseAdvice advice)

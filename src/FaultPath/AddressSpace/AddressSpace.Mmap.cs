@@ -1,4 +1,5 @@
 using System;
+using LargeFolios.BuddyAllocator;
 using LargeFolios.PageTables;
 
 namespace LargeFolios.FaultPath;
@@ -24,6 +25,8 @@ public sealed unsafe partial class AddressSpace
         VmaFlagChecks.CheckMapFlags(protection, start, "mmap", nameof(protection));   // before anything is zapped
         using AddressSpaceWriteScope scope = _vmas.Lock.Write();
         ThrowIfDisposedLocked();
+        if ((protection & VmaFlags.Write) != 0)
+            CheckChargeLocked("mmap", start, (length >> PageGeometry.PageShift) - AccountedPagesLocked(start, end));
         UnmapRegionLocked(start, end, mapWith: protection);
         if (FaultPathEventSource.IsOn)
             FaultPathEventSource.Log.Mmap(_arena.Id, (int)_id, start, length, protection);
@@ -63,6 +66,38 @@ public sealed unsafe partial class AddressSpace
         long rssBefore = traced ? AnonPages : 0;     // exact: the write lock keeps faults out
         if (UnmapRegionLocked(start, end, mapWith: null) && traced)
             FaultPathEventSource.Log.Munmap(_arena.Id, (int)_id, start, length, rssBefore - AnonPages);
+    }
+
+    /// <summary>
+    /// Linux <c>security_vm_enough_memory_mm</c> under the default heuristic overcommit
+    /// (OVERCOMMIT_GUESS, <c>__vm_enough_memory</c>): one charge of more pages than the machine has
+    /// (the arena; no swap) is refused with ENOMEM, whatever is charged already. Nothing is kept: the
+    /// heuristic counts no total.
+    /// </summary>
+    private void CheckChargeLocked(string call, ulong start, ulong pages)
+    {
+        ulong total = _machine.ChargeLimitPages;
+        if (pages > total)
+        {
+            throw new BadAddressException(
+                $"Cannot {call} at 0x{start:x}: it charges {pages} pages, more than the machine's {total} (heuristic overcommit, Linux -ENOMEM); expected at most the memory there is.",
+                start,
+                pages << PageGeometry.PageShift,
+                Errno.ENOMEM);
+        }
+    }
+
+    /// <summary>The pages of [<paramref name="start"/>, <paramref name="end"/>) that VM_ACCOUNT VMAs hold: what a MAP_FIXED mmap over them stops charging (<c>vms->nr_accounted</c>).</summary>
+    private ulong AccountedPagesLocked(ulong start, ulong end)
+    {
+        ulong pages = 0;
+        foreach (Vma vma in _vmas.FindIntersecting(start, end - start))
+        {
+            if ((vma.Flags & VmaFlags.Account) != 0)
+                pages += (Math.Min(vma.End, end) - Math.Max(vma.Start, start)) >> PageGeometry.PageShift;
+        }
+
+        return pages;
     }
 
     /// <summary>

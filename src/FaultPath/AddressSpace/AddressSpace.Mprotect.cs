@@ -33,9 +33,18 @@ public sealed unsafe partial class AddressSpace
         ThrowIfDisposedLocked();
         var boundaries = new PmdBoundaryHook(this);
         var changed = new List<Vma>();
-        bool reached = _vmas.Protect(start, aligned, access, ref boundaries, changed);
-        foreach (Vma piece in changed)
-            ChangeProtection(piece.Start, piece.End, piece.Flags);
+        bool reached;
+        try
+        {
+            reached = _vmas.Protect(start, aligned, access, ref boundaries, changed, chargeLimitPages: _machine.ChargeLimitPages);
+        }
+        finally
+        {
+            // A charge refused part way (heuristic overcommit) leaves the VMAs before it changed, as Linux does.
+            foreach (Vma piece in changed)
+                ChangeProtection(piece.Start, piece.End, piece.Flags);
+        }
+
         if (!reached)
         {
             throw new BadAddressException(

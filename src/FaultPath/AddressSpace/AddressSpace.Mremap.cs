@@ -96,6 +96,8 @@ public sealed unsafe partial class AddressSpace
             oldLen = newLen;
         }
 
+        if ((vma.Flags & VmaFlags.Account) != 0 && newLen > oldLen)
+            CheckChargeLocked("mremap", oldAddress, (newLen - oldLen) >> PageGeometry.PageShift);   // vrm_calc_charge: the growth
         MoveVmaLocked(oldAddress, oldLen, to, newLen);
         return to;
     }
@@ -112,6 +114,8 @@ public sealed unsafe partial class AddressSpace
             && !(_vmas.TryFindFirstAtOrAbove(vma.End, out Vma next) && next.Start < newEnd);
         if (!roomy)
             Refuse(oldAddress, Errno.ENOMEM, $"0x{oldAddress:x}..+0x{oldLen:x} cannot grow to 0x{newLen:x} in place (the VMA 0x{vma.Start:x}..0x{vma.End:x} would have to end at 0x{newEnd:x}, and something is mapped there or the range is not at its end) and may not move");
+        if ((vma.Flags & VmaFlags.Account) != 0)
+            CheckChargeLocked("mremap", oldAddress, delta >> PageGeometry.PageShift);
         _vmas.ExpandInPlace(vma.Start, newEnd);
     }
 

@@ -66,6 +66,12 @@ public sealed unsafe partial class Machine : IDisposable
     /// <summary>The THP settings (sysfs <c>transparent_hugepage/</c>).</summary>
     public ThpPolicy Policy { get; }
 
+    /// <summary><c>vm.overcommit_memory</c>: <see cref="OvercommitPolicy.Guess"/>, the kernel's default, unless set.</summary>
+    public OvercommitPolicy Overcommit { get; set; }
+
+    /// <summary>The most pages one charge may take under <see cref="Overcommit"/> (<c>totalram_pages() + total_swap_pages</c> for the heuristic).</summary>
+    internal ulong ChargeLimitPages => Overcommit == OvercommitPolicy.Always ? ulong.MaxValue : (ulong)_arena.TotalPages;
+
     /// <summary>The per-size mTHP counters (sysfs <c>hugepages-&lt;size&gt;kB/stats/</c>).</summary>
     public MthpStats MthpStats { get; }
 

@@ -201,7 +201,7 @@ public sealed class ScenarioRunner : IDisposable
                 case ScenarioVerb.Madvise:
                     if (!AddressSpace.Madvise(command.Address, command.Length, command.Advice))
                     {
-                        throw Failed(command, file, command.Address, $"ENOMEM: part of 0x{command.Address:x}..+0x{command.Length:x} is not mapped; the advice was applied where it is (Linux returns -ENOMEM after)", "ENOMEM", null);
+                        throw Failed(command, file, command.Address, $"ENOMEM: part of 0x{command.Address:x}..+0x{command.Length:x} is not mapped; the advice was applied where it is (Linux returns -ENOMEM after).", "ENOMEM", null);
                     }
 
                     break;
@@ -252,9 +252,10 @@ public sealed class ScenarioRunner : IDisposable
                 throw new HostMemoryException($"{Where(command, file)}: {oom.Message.TrimEnd('.')}: {char.ToLowerInvariant(refusal.Message[0])}{refusal.Message[1..]}", refusal);
             throw Failed(command, file, command.Address, $"{ScenarioReplayResult.OutOfMemory}: {oom.Message}", ScenarioReplayResult.OutOfMemory, oom);
         }
-        catch (NotSupportedException notYet)
+        catch (PlatformNotSupportedException unsupported)
         {
-            throw Failed(command, file, command.Address, $"the model cannot run it yet: {notYet.Message}", ScenarioReplayResult.MalformedLine, notYet);
+            // LARGEFOLIOS_PTE_SCAN names a SIMD path this CPU lacks: the environment, not the scenario.
+            throw Failed(command, file, command.Address, unsupported.Message.TrimEnd('.'), ScenarioReplayResult.MalformedLine, unsupported);
         }
     }
 
@@ -264,7 +265,16 @@ public sealed class ScenarioRunner : IDisposable
         int child = command.Process;
         if ((uint)child >= (uint)_processes.Length || _processes[child] != null || child == 0)
             throw new ArgumentException($"Line {command.Line}: fork to process {child}, which is in use or out of range; expected the next unused id the reader gives.", nameof(command));
-        _processes[child] = AddressSpace.Fork();
+        long refusals = _arena.HostMemory.Refusals;
+        try
+        {
+            _processes[child] = AddressSpace.Fork();
+        }
+        catch (OutOfMemoryException oom) when (_arena.HostMemory.Refusals == refusals)
+        {
+            // dup_mmap found no memory for the child's page tables: fork itself fails, as Linux's does.
+            throw new SyscallException($"Cannot fork: the arena has no free page for the child's page tables: {oom.Message}", Errno.ENOMEM, command.Address);
+        }
     }
 
     private void SwitchTo(int process)

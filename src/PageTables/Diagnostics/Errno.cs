@@ -20,7 +20,7 @@ public enum Errno
     /// <summary>ENOMEM (12): out of memory, or a range that is not (wholly) mapped.</summary>
     ENOMEM = 12,
 
-    /// <summary>EFAULT (14): bad address (mremap of a range that is not one VMA, populate of a VMA that forbids the access).</summary>
+    /// <summary>EFAULT (14): bad address (mremap of a range that is not one VMA).</summary>
     EFAULT = 14,
 
     /// <summary>EBUSY (16): resource busy.</summary>

@@ -2,6 +2,7 @@ using System;
 using System.Collections.Generic;
 using System.Diagnostics;
 using System.Threading;
+using LargeFolios.BuddyAllocator;
 
 namespace LargeFolios.PageTables;
 
@@ -219,9 +220,10 @@ public sealed partial class VmaSet
     /// <param name="access">The new access bits.</param>
     /// <param name="hook">Told of each split first.</param>
     /// <param name="changed">Receives each changed piece, in address order, with its new flags: where the page tables change (<c>change_protection</c>).</param>
+    /// <param name="chargeLimitPages">The most pages one VMA may newly charge (VM_ACCOUNT added): Linux's heuristic overcommit refuses a charge larger than the machine's memory.</param>
     /// <returns>True when the range was mapped to its end; false when a hole stopped it (Linux's -ENOMEM after the changes).</returns>
-    /// <exception cref="BadAddressException">The range starts in a hole (Linux -ENOMEM; nothing changed), or is unaligned or overflowing.</exception>
-    public bool Protect<THook>(ulong start, ulong length, VmaFlags access, ref THook hook, List<Vma> changed)
+    /// <exception cref="BadAddressException">The range starts in a hole (Linux -ENOMEM; nothing changed), or is unaligned or overflowing; or a VMA's charge is over <paramref name="chargeLimitPages"/> (Linux -ENOMEM, the VMAs before it changed and in <paramref name="changed"/>).</exception>
+    public bool Protect<THook>(ulong start, ulong length, VmaFlags access, ref THook hook, List<Vma> changed, ulong chargeLimitPages = ulong.MaxValue)
         where THook : struct, IVmaSplitHook
     {
         const string What = "mprotect";
@@ -256,6 +258,17 @@ public sealed partial class VmaSet
                 reached = vma.End;
                 if (flags == vma.Flags)
                     continue;
+                ulong pages = (to - from) >> PageGeometry.PageShift;
+                if ((vma.Flags & VmaFlags.Account) == 0 && (flags & VmaFlags.Account) != 0 && pages > chargeLimitPages)
+                {
+                    Mutated();
+                    throw new BadAddressException(
+                        $"Cannot {What} 0x{from:x}..0x{to:x} writable: its {pages} pages are more than the machine's {chargeLimitPages} (heuristic overcommit; Linux returns -ENOMEM, the VMAs before it changed).",
+                        from,
+                        to - from,
+                        Errno.ENOMEM);
+                }
+
                 index = ChangeOne(index, start, end, flags, ref hook);
                 reached = _vmas[index].End;
                 changed.Add(Vma.Unchecked(from, to, flags));
