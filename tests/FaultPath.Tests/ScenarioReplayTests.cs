@@ -7,21 +7,32 @@ using Xunit;
 namespace LargeFolios.FaultPath.Tests;
 
 /// <summary>
-/// Replays every scenario under Scenarios/ and compares what it prints with the .expected file
-/// beside it (derived from the Linux 6.18 source; see Scenarios/DERIVATION.md). Every invariant of
-/// the machine is checked after every command.
+/// Replays every scenario under Scenarios/ and its subfolders (Scenarios/selftests/ holds the ports of
+/// the kernel's mm selftests) and compares what it prints with the .expected file beside it (derived
+/// from the Linux 6.18 source and checked on the running kernel; see Scenarios/DERIVATION.md). Every
+/// invariant of the machine is checked after every command.
 /// </summary>
 public sealed class ScenarioReplayTests
 {
     private static readonly string Directory = Path.Combine(AppContext.BaseDirectory, "Scenarios");
 
+    /// <summary>
+    /// Every scenario's name without the extension, relative to Scenarios/ with '/' between folders:
+    /// "01-design-example" at the top, "selftests/cow-..." in the subfolder.
+    /// </summary>
     public static TheoryData<string> Scenarios()
     {
         var data = new TheoryData<string>();
-        foreach (string path in System.IO.Directory.GetFiles(Directory, "*.scenario").Order(StringComparer.Ordinal))
-            data.Add(Path.GetFileNameWithoutExtension(path));
+        foreach (string name in ScenarioNames(Directory))
+            data.Add(name);
         return data;
     }
+
+    internal static string[] ScenarioNames(string directory) =>
+        System.IO.Directory.GetFiles(directory, "*.scenario", SearchOption.AllDirectories)
+            .Select(path => Path.ChangeExtension(Path.GetRelativePath(directory, path), null).Replace(Path.DirectorySeparatorChar, '/'))
+            .Order(StringComparer.Ordinal)
+            .ToArray();
 
     /// <summary>
     /// Replays the scenario command by command, checking the machine after each, and compares the
@@ -70,9 +81,18 @@ public sealed class ScenarioReplayTests
     [Fact]
     public void Every_scenario_has_an_expected_output()
     {
-        string[] scenarios = System.IO.Directory.GetFiles(Directory, "*.scenario");
+        string[] scenarios = System.IO.Directory.GetFiles(Directory, "*.scenario", SearchOption.AllDirectories);
         Assert.True(scenarios.Length >= 20, $"only {scenarios.Length} scenarios found in {Directory}");
         foreach (string scenario in scenarios)
             Assert.True(File.Exists(Path.ChangeExtension(scenario, ".expected")), $"{scenario} has no .expected file");
+    }
+
+    [Fact]
+    public void The_selftest_ports_in_the_subfolder_are_found_with_their_folder_in_the_name()
+    {
+        string[] names = ScenarioNames(Directory);
+        Assert.Contains("01-design-example", names);
+        Assert.Contains(names, name => name.StartsWith("selftests/cow-", StringComparison.Ordinal));
+        Assert.DoesNotContain(names, name => name.Contains('\\', StringComparison.Ordinal) || name.EndsWith(".scenario", StringComparison.Ordinal));
     }
 }

@@ -21,11 +21,17 @@ public sealed class KernelSideTests(ITestOutputHelper output)
 
     private static string ScenarioDirectory => Path.Combine(AppContext.BaseDirectory, "Scenarios");
 
+    /// <summary>
+    /// Every test scenario, the selftest ports in Scenarios/selftests/ included: the name without the
+    /// extension, relative to Scenarios/ with '/' between folders ("selftests/cow-...").
+    /// </summary>
     public static TheoryData<string> Scenarios()
     {
         var data = new TheoryData<string>();
-        foreach (string path in Directory.GetFiles(ScenarioDirectory, "*.scenario").Order(StringComparer.Ordinal))
-            data.Add(Path.GetFileNameWithoutExtension(path));
+        foreach (string name in Directory.GetFiles(ScenarioDirectory, "*.scenario", SearchOption.AllDirectories)
+                     .Select(path => Path.ChangeExtension(Path.GetRelativePath(ScenarioDirectory, path), null).Replace(Path.DirectorySeparatorChar, '/'))
+                     .Order(StringComparer.Ordinal))
+            data.Add(name);
         return data;
     }
 
