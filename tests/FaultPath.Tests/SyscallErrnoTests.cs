@@ -19,6 +19,8 @@ public sealed class SyscallErrnoTests
     private const ulong Hole = Base + 8 * Pmd;          // nothing mapped from here up to Far
     private const ulong Far = Base + 16 * Pmd;          // a second mapping, 2 MiB
     private const ulong Top = VirtualAddress.TaskSize;
+    private const ulong MachineBytes = (ulong)TestMachine.DefaultArenaBytes;
+    private const ulong Reserved = 0x10_0000_0000;      // a PROT_NONE reservation larger than the machine: no charge
 
     public static IEnumerable<object[]> BadCalls() => new (string Name, Errno Errno, Action<AddressSpace> Call)[]
     {
@@ -54,6 +56,10 @@ public sealed class SyscallErrnoTests
         ("mremap grow into the next mapping", Errno.ENOMEM, mm => mm.Mremap(Base + Pmd, 7 * Pmd, 16 * Pmd, null)),
         ("mremap grow from the middle of a VMA", Errno.ENOMEM, mm => mm.Mremap(Base + Pmd, Pmd, 2 * Pmd, null)),
         ("mremap duplicate of a private mapping", Errno.EINVAL, mm => mm.Mremap(Base, 0, Page, Hole)),
+        ("mmap writable, larger than the machine", Errno.ENOMEM, mm => mm.Mmap(Hole, MachineBytes + Pmd)),
+        ("mremap growing more than the machine", Errno.ENOMEM, mm => mm.Mremap(Far, Pmd, MachineBytes + 2 * Pmd, null)),
+        ("mremap moving and growing more than the machine", Errno.ENOMEM, mm => mm.Mremap(Far, Pmd, MachineBytes + 2 * Pmd, Reserved + MachineBytes * 2)),
+        ("mprotect writable, larger than the machine", Errno.ENOMEM, mm => mm.Mprotect(Reserved, MachineBytes + Pmd, MemoryProtection.ReadWrite)),
     }.Select(c => new object[] { c.Name, c.Errno, c.Call }).ToArray();
 
     [Theory]
@@ -70,6 +76,7 @@ public sealed class SyscallErrnoTests
         parent.Write(Base + Pmd + 0x10000, 2);  // a 64 KiB folio
         parent.Read(Base + 2 * Pmd);            // the zero page
         parent.Write(Far, 3);
+        parent.Mmap(Reserved, 2 * MachineBytes, MemoryProtection.None);
         using AddressSpace child = parent.Fork();
         child.Write(Base + Pmd + 0x11000, 4);   // copy on write of one page of the 64 KiB folio
         MachineState parentBefore = MachineState.Of(world.Machine, parent);
@@ -82,6 +89,33 @@ public sealed class SyscallErrnoTests
         Assert.Equal(childBefore, MachineState.Of(world.Machine, child));
         Assert.Equal(1, parent.Read(Base));
         Assert.Equal(2, child.Read(Base + Pmd + 0x10000));
+        world.Machine.Validate();
+    }
+
+    /// <summary>
+    /// Heuristic overcommit charges each request alone: two writable mappings that each fit merge
+    /// into one VMA larger than the machine, which a fork then cannot charge (Linux's dup_mmap
+    /// returns -ENOMEM); nothing of the child is left. With overcommit always, it forks.
+    /// </summary>
+    [Fact]
+    public void A_fork_that_would_charge_a_VMA_larger_than_the_machine_fails_with_ENOMEM_and_leaves_no_child()
+    {
+        using var world = new World(metadataOnly: false);
+        ulong half = MachineBytes / 2 + Pmd;
+        world.Mm.Mmap(Base, half);
+        world.Mm.Mmap(Base + half, half);
+        world.Mm.Write(Base, 7);
+        Assert.Single(world.Mm.Vmas.ToArray());
+        MachineState before = MachineState.Of(world);
+
+        SyscallException refused = Assert.Throws<SyscallException>(() => world.Mm.Fork());
+
+        Assert.Equal(Errno.ENOMEM, refused.Errno);
+        Assert.Equal(before, MachineState.Of(world));
+        world.Machine.Validate();
+        world.Machine.Overcommit = OvercommitPolicy.Always;
+        using AddressSpace child = world.Mm.Fork();
+        Assert.Equal(7, child.Read(Base));
         world.Machine.Validate();
     }
 

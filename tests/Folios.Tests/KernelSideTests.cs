@@ -74,7 +74,7 @@ public sealed class KernelSideTests(ITestOutputHelper output)
         var sysfs = new ThpSysfs();
         string[] knobs = ["enabled", "hugepages-64kB/enabled", "hugepages-2048kB/enabled", "use_zero_page", "shrink_underused", "defrag",
             "khugepaged/max_ptes_none", "khugepaged/max_ptes_shared", "khugepaged/max_ptes_swap", "khugepaged/scan_sleep_millisecs"];
-        Dictionary<string, string> before = knobs.ToDictionary(k => k, sysfs.Read);
+        Dictionary<string, string> before = UnderMachineLock(() => knobs.ToDictionary(k => k, sysfs.Read));
         using var file = new TemporaryScenario("""
             thp enabled always
             thp 64kB always
@@ -93,7 +93,28 @@ public sealed class KernelSideTests(ITestOutputHelper output)
         CliRun run = FoliosCli.Run("replay", "--kernel", file.Path);
 
         Assert.Equal(ExitCodes.Failure, run.ExitCode);   // the read outside every mapping
-        Assert.All(knobs, knob => Assert.Equal(before[knob], sysfs.Read(knob)));
+        Dictionary<string, string> after = UnderMachineLock(() => knobs.ToDictionary(k => k, sysfs.Read));
+        Assert.All(knobs, knob => Assert.Equal(before[knob], after[knob]));
+    }
+
+    /// <summary>
+    /// Reads the knobs while no kernel-side run of another process (a fuzz, a --diff) holds them
+    /// changed: every run puts them back before it lets the machine's lock go.
+    /// </summary>
+    private static T UnderMachineLock<T>(Func<T> read)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            try
+            {
+                using var held = new FileStream(KernelScenarioRunner.LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+                return read();
+            }
+            catch (IOException) when (attempt < 1200)
+            {
+                System.Threading.Thread.Sleep(100);
+            }
+        }
     }
 
     [KernelFact]

@@ -64,7 +64,9 @@ public sealed unsafe partial class AddressSpace
         Pte leaf = pmd.Value;
         if (leaf.IsLeafPmd)
         {
-            if (write && !leaf.IsWritable)
+            // A PROT_NONE entry maps its page (pagemap shows it) but the MMU refuses every access:
+            // the fault path then finds the VMA allows none (SIGSEGV).
+            if (leaf.IsProtNone || (write && !leaf.IsWritable))
                 return false;
             ref RawSpinLock pmdLock = ref _tables.TableLock(pmd.TablePfn);
             pmdLock.Enter();
@@ -79,7 +81,7 @@ public sealed unsafe partial class AddressSpace
             return false;
         table.Lock();
         Pte pte = *table.Slot(address);
-        bool allowed = pte.IsPresent && (!write || pte.IsWritable);
+        bool allowed = pte.IsPresent && !pte.IsProtNone && (!write || pte.IsWritable);
         if (allowed)
             loaded = Access((uint)pte.Pfn, offset, write, value);
         table.Unlock();

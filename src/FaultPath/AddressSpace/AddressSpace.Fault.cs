@@ -26,6 +26,15 @@ public sealed unsafe partial class AddressSpace
     internal Pte ZeroPte => Pte.Make(_machine.ZeroPfn, ZeroPteFlags);
 
     /// <summary>
+    /// The zero page's PTE in place of <paramref name="replaced"/>, with its protection: Linux builds
+    /// it from the VMA's <c>vm_page_prot</c> (<c>try_to_map_unused_to_zeropage</c>,
+    /// <c>__split_huge_zero_page_pmd</c>), which in a PROT_NONE VMA is PROT_NONE.
+    /// </summary>
+    internal Pte ZeroPteLike(Pte replaced) => replaced.IsProtNone
+        ? Pte.Make(_machine.ZeroPfn, (ZeroPteFlags & ~PteFlags.User) | PteFlags.ProtNone)
+        : ZeroPte;
+
+    /// <summary>
     /// <c>handle_mm_fault</c> with the mmap lock held for read: the access check, then
     /// <c>__handle_mm_fault</c> until a branch handles the fault. A branch that lost a race
     /// (another thread changed the entry first) returns to the top, as the re-executed access

@@ -21,7 +21,7 @@ public sealed unsafe partial class AddressSpace
     private PmdSplitResult SplitHugePmd(in PmdSlot pmd)
     {
         var hook = new PmdRmapHook(this);
-        PmdSplitResult result = _tables.SplitPmdLeaf(in pmd, ZeroPte, ref hook);   // the tables' provider writes PmdSplit
+        PmdSplitResult result = _tables.SplitPmdLeaf(in pmd, ZeroPteLike(pmd.Value), ref hook);   // the tables' provider writes PmdSplit
         if (result == PmdSplitResult.Split)
             _events.Count(VmEvent.ThpSplitPmd);
         return result;

@@ -340,7 +340,7 @@ public sealed unsafe partial class Machine
                 Pte* slot = site.Table.Slot(site.Va);
                 if (zeroFilled)
                 {
-                    *slot = site.Space.ZeroPte;
+                    *slot = site.Space.ZeroPteLike(site.Saved);
                     site.Space.AddAnonPages(-1);
                     machine.Events.Count(VmEvent.ZeroPageRemap);
                     continue;
