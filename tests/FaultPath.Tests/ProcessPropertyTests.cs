@@ -134,23 +134,6 @@ public sealed class ProcessPropertyTests
         public override string ToString() => $"Setup({Global}, [{string.Join(",", Sizes)}], {Mapped})";
     }
 
-    /// <summary>
-    /// What a run may do. With <see cref="ProtNone"/> false, PROT_NONE is drawn as PROT_READ; with
-    /// <see cref="WipeOnFork"/> false, MADV_WIPEONFORK as MADV_KEEPONFORK: the tests that must pass
-    /// keep clear of the model's known bugs that way (see <see cref="ProtNoneBugs"/> and
-    /// <see cref="WipeOnForkBug"/>). A printed sequence replays with the options it ran with.
-    /// </summary>
-    private readonly record struct Options(bool ProtNone, bool WipeOnFork)
-    {
-        public static Options All => new(true, true);
-
-        public static Options ClearOfKnownBugs => new(false, false);
-
-        public int Protection(int drawn) => drawn == 0 && !ProtNone ? 1 : drawn;
-
-        public MadviseAdvice Advice(MadviseAdvice drawn) => drawn == MadviseAdvice.WipeOnFork && !WipeOnFork ? MadviseAdvice.KeepOnFork : drawn;
-    }
-
     // Sizes lean towards always and inherit so that large folios are common.
     private static readonly Gen<int> SizeSetting = Gen.Frequency((3, Gen.Const(0)), (2, Gen.Const(1)), (1, Gen.Const(2)), (2, Gen.Const(3)));
 
@@ -216,10 +199,8 @@ public sealed class ProcessPropertyTests
     }
 
     /// <summary>The machine, its processes and which one runs.</summary>
-    private sealed class State(TestMachine testMachine, bool realMemory, Options options)
+    private sealed class State(TestMachine testMachine, bool realMemory)
     {
-        public Options Options { get; } = options;
-
         public TestMachine TestMachine { get; } = testMachine;
 
         public Machine Machine => TestMachine.Machine;
@@ -233,63 +214,28 @@ public sealed class ProcessPropertyTests
         public Process Cur => Processes[Current];
     }
 
-    /// <summary>Why the tests that may use PROT_NONE are skipped: two model bugs, reproduced by the tests named in it.</summary>
-    private const string ProtNoneBugs =
-        "Model bugs: a load from a PROT_NONE page that still maps its folio returns the data instead of SIGSEGV "
-        + "(AddressSpace.TryAccess ignores PteFlags.ProtNone; see A_load_from_a_prot_none_page_is_a_segmentation_fault); "
-        + "a split's zero-page remap (deferred-split shrinker, split_huge_pages, MADV_FREE) in a PROT_NONE VMA installs a zero-page entry "
-        + "without PROT_NONE, which Validate rejects (see A_split_in_a_prot_none_vma_keeps_its_zero_pages_prot_none).";
-
-    /// <summary>Why the tests that may use MADV_WIPEONFORK are skipped: a model bug, reproduced by the test named in it.</summary>
-    private const string WipeOnForkBug =
-        "Model bug: a fork that wipes WIPEONFORK VMAs which could not merge in the parent (their anon_vmas differ) gives the child "
-        + "adjacent VMAs that CanMerge, which VmaSet.Validate rejects ('touch and would merge') though Linux's dup_mmap leaves them apart "
-        + "(see A_fork_of_wipeonfork_neighbours_leaves_a_valid_vma_set).";
-
-    [Fact(Skip = ProtNoneBugs + " " + WipeOnForkBug)]
+    [Fact]
     public void Several_processes_on_real_memory_keep_every_invariant_and_their_own_data()
     {
         SequenceGen(80).Sample(
-            sequence => Run(sequence.Setup, sequence.Steps, realMemory: true, Options.All),
+            sequence => Run(sequence.Setup, sequence.Steps, realMemory: true),
             iter: 30,
             threads: 1,
             print: Print);
     }
 
-    [Fact(Skip = ProtNoneBugs + " " + WipeOnForkBug)]
+    [Fact]
     public void Many_short_sequences_of_several_processes_keep_every_invariant()
     {
         SequenceGen(25).Sample(
-            sequence => Run(sequence.Setup, sequence.Steps, realMemory: false, Options.All),
-            iter: 300,
-            threads: 1,
-            print: Print);
-    }
-
-    /// <summary>The real-memory test with PROT_NONE drawn as PROT_READ and MADV_WIPEONFORK as MADV_KEEPONFORK, clear of the known bugs.</summary>
-    [Fact]
-    public void Several_processes_on_real_memory_keep_every_invariant_and_their_own_data_short_of_the_known_bugs()
-    {
-        SequenceGen(80).Sample(
-            sequence => Run(sequence.Setup, sequence.Steps, realMemory: true, Options.ClearOfKnownBugs),
-            iter: 30,
-            threads: 1,
-            print: Print);
-    }
-
-    /// <summary>The metadata-only test with PROT_NONE drawn as PROT_READ and MADV_WIPEONFORK as MADV_KEEPONFORK, clear of the known bugs.</summary>
-    [Fact]
-    public void Many_short_sequences_of_several_processes_keep_every_invariant_short_of_the_known_bugs()
-    {
-        SequenceGen(25).Sample(
-            sequence => Run(sequence.Setup, sequence.Steps, realMemory: false, Options.ClearOfKnownBugs),
+            sequence => Run(sequence.Setup, sequence.Steps, realMemory: false),
             iter: 300,
             threads: 1,
             print: Print);
     }
 
     /// <summary>x86 keeps a PROT_NONE entry's page but clears its present bit: the CPU faults, and access_error finds no VM_READ.</summary>
-    [Fact(Skip = ProtNoneBugs)]
+    [Fact]
     public void A_load_from_a_prot_none_page_is_a_segmentation_fault()
     {
         using var world = new World();
@@ -307,7 +253,7 @@ public sealed class ProcessPropertyTests
     /// <c>vm_page_prot</c>, so in a PROT_NONE VMA it is PROT_NONE too; whichever split remaps the
     /// all-zero pages of a 64 KiB folio half in a PROT_NONE VMA, the machine stays valid.
     /// </summary>
-    [Theory(Skip = ProtNoneBugs)]
+    [Theory]
     [InlineData("split_huge_pages")]
     [InlineData("shrinker")]
     [InlineData("MADV_FREE")]
@@ -343,7 +289,7 @@ public sealed class ProcessPropertyTests
     /// anon_vma and equal flags; Linux's <c>dup_mmap</c> copies VMAs one by one and never merges,
     /// so two such neighbours are a valid state.
     /// </summary>
-    [Fact(Skip = WipeOnForkBug)]
+    [Fact]
     public void A_fork_of_wipeonfork_neighbours_leaves_a_valid_vma_set()
     {
         using var testMachine = new TestMachine();
@@ -412,9 +358,9 @@ public sealed class ProcessPropertyTests
         _ => MemoryProtection.ReadWrite,
     };
 
-    private static void Run(Setup setup, Step[] steps, bool realMemory, Options options)
+    private static void Run(Setup setup, Step[] steps, bool realMemory)
     {
-        var state = new State(new TestMachine(128 * MiB, metadataOnly: !realMemory), realMemory, options);
+        var state = new State(new TestMachine(128 * MiB, metadataOnly: !realMemory), realMemory);
         try
         {
             Machine machine = state.Machine;
@@ -590,7 +536,7 @@ public sealed class ProcessPropertyTests
             case Kind.Mmap:
             {
                 var (first, count) = Range(step.A, step.B, step.C);
-                int protection = state.Options.Protection(step.D);
+                int protection = step.D;
                 var shape = (ArgumentShape)step.E;
                 var (start, length) = ShapeArguments(first, count, shape, step.A + step.B);
                 Exception? thrown = Attempt(() => mm.Mmap(start, length, ProtectionOf(protection)));
@@ -628,7 +574,7 @@ public sealed class ProcessPropertyTests
             {
                 // From the VMA at the start, each VMA changes until a hole; a hole anywhere is ENOMEM.
                 var (first, count) = Range(step.A, step.B, step.C);
-                int protection = state.Options.Protection(step.D);
+                int protection = step.D;
                 var shape = (ArgumentShape)step.E;
                 var (start, length) = ShapeArguments(first, count, shape, step.A + step.B);
                 Exception? thrown = Attempt(() => mm.Mprotect(start, length, ProtectionOf(protection)));
@@ -663,7 +609,7 @@ public sealed class ProcessPropertyTests
                 break;
 
             case Kind.Madvise:
-                Madvise(process, step, state.Options);
+                Madvise(process, step);
                 break;
 
             case Kind.Write:
@@ -950,11 +896,11 @@ public sealed class ProcessPropertyTests
     /// says whether the whole range was mapped. DONTNEED zeroes, the flag advices change the mapped
     /// pages' flags, FREE (no reclaim here), COLLAPSE and populate keep the data.
     /// </summary>
-    private static void Madvise(Process process, Step step, Options options)
+    private static void Madvise(Process process, Step step)
     {
         AddressSpace mm = process.Mm;
         PageShadow[] pages = process.Pages;
-        var advice = options.Advice((MadviseAdvice)step.D);
+        var advice = (MadviseAdvice)step.D;
 
         // MADV_COLLAPSE acts on whole 2 MiB blocks: most of its ranges are made of them.
         var (first, count) = Range(step.A, step.B, advice == MadviseAdvice.Collapse && step.C < 3 ? 0 : step.C);
@@ -988,6 +934,12 @@ public sealed class ProcessPropertyTests
             if (p < first + count && pages[p].Flags is not null)
             {
                 ExpectRefusal<SyscallException>(thrown, Errno.EINVAL, what + " of a VMA that does not allow it");
+                return;
+            }
+
+            if (p == first && pages[p].Flags is null)
+            {
+                ExpectRefusal<BadAddressException>(thrown, Errno.ENOMEM, what + " starting in a hole");
                 return;
             }
 
