@@ -270,19 +270,6 @@ public sealed class KernelSideTests(ITestOutputHelper output)
         Assert.Equal(ExitCodes.Usage, both.ExitCode);
         Assert.Contains("--kernel and --diff exclude each other", both.Error, StringComparison.Ordinal);
     }
-
-    private sealed class TemporaryScenario : IDisposable
-    {
-        public TemporaryScenario(string text)
-        {
-            Path = System.IO.Path.GetTempFileName();
-            File.WriteAllText(Path, text);
-        }
-
-        public string Path { get; }
-
-        public void Dispose() => File.Delete(Path);
-    }
 }
 
 /// <summary>Kernel-side tests change machine-wide knobs: they run one at a time, and apart from the other classes that read the counters.</summary>

@@ -47,17 +47,4 @@ public sealed class ReplayCommandTests
         Assert.Equal("end\n", run.Output);
         Assert.Contains(":3: unknown command \"frobnicate\"", run.Error, StringComparison.Ordinal);
     }
-
-    private sealed class TemporaryScenario : IDisposable
-    {
-        public TemporaryScenario(string text)
-        {
-            Path = System.IO.Path.GetTempFileName();
-            File.WriteAllText(Path, text);
-        }
-
-        public string Path { get; }
-
-        public void Dispose() => File.Delete(Path);
-    }
 }
