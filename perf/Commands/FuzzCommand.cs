@@ -1,7 +1,9 @@
 using System;
+using System.Collections.Generic;
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
+using System.Linq;
 using LargeFolios.Folios.Cli;
 using LargeFolios.Folios.Fuzzing;
 using LargeFolios.Folios.Kernel;
@@ -51,6 +53,13 @@ internal static class FuzzCommand
             $"{(summary.Noise > 0 ? $" ({summary.Noise} of those that agree differed in stats once: other processes' faults)" : "")}" +
             $"{(summary.Differing > 0 ? $"; reduced scenarios in {output}" : "")} ({clock.Elapsed.TotalSeconds:F0} s)\n" +
             $"  on the kernel: {summary.RanToTheEnd} ran to the end, {summary.EndedByFailure} were ended by a refused syscall or a SIGSEGV, {summary.EndedMalformed} by exit 2\n"));
+        if (summary.EndedBy.Count > 0)
+        {
+            IEnumerable<string> most = summary.EndedBy.OrderByDescending(e => e.Value).ThenBy(e => e.Key, StringComparer.Ordinal).Take(8)
+                .Select(e => string.Create(CultureInfo.InvariantCulture, $"{e.Key} {e.Value}"));
+            console.RawOut.Write($"  ended by: {string.Join(", ", most)}\n");
+        }
+
         console.RawOut.Flush();
         return summary.Differing == 0 ? ExitCodes.Success : ExitCodes.Failure;
     }

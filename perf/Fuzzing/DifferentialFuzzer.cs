@@ -3,6 +3,7 @@ using System.Collections.Generic;
 using System.Globalization;
 using System.IO;
 using System.Text;
+using LargeFolios.FaultPath;
 using LargeFolios.Folios.Kernel;
 
 namespace LargeFolios.Folios.Fuzzing;
@@ -31,6 +32,7 @@ internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string out
             int noise = 0;
             int unsettled = 0;
             var endings = new int[3];
+            var endedBy = new Dictionary<string, int>(StringComparer.Ordinal);
             for (int i = 0; i < count; i++)
             {
                 int scenarioSeed = unchecked(seed + i);
@@ -43,6 +45,8 @@ internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string out
 
                 ScenarioComparison comparison = Compare(lines, "scenario");
                 endings[Math.Clamp(comparison.Kernel.ExitStatus, 0, 2)]++;
+                if (comparison.Kernel.ExitStatus == 1 && EndingOf(lines, comparison.Kernel) is { } ending)
+                    endedBy[ending] = endedBy.GetValueOrDefault(ending) + 1;
                 if (comparison.Same)
                     continue;
                 if (IsKernelSideLimit(comparison))
@@ -79,7 +83,7 @@ internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string out
                 log.WriteLine($"seed {scenarioSeed}: {Describe(comparison)} -> {written}");
             }
 
-            return new FuzzSummary(count, differing, modelCannot, kernelCannot, endings[0], endings[1], endings[2], noise, unsettled);
+            return new FuzzSummary(count, differing, modelCannot, kernelCannot, endings[0], endings[1], endings[2], noise, unsettled, endedBy);
         }
         finally
         {
@@ -91,6 +95,18 @@ internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string out
             {
             }
         }
+    }
+
+    /// <summary>What ended a kernel run, by command: "madvise collapse: EINVAL", "write: SIGSEGV".</summary>
+    private static string? EndingOf(IReadOnlyList<string> lines, ScenarioReplayResult result)
+    {
+        if (result.FailedLine < 1 || result.FailedLine > lines.Count || result.Failure is null)
+            return null;
+        string[] words = lines[result.FailedLine - 1].Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+        if (words.Length == 0)
+            return null;
+        string command = words[0] == "madvise" && words.Length >= 4 ? $"madvise {words[3]}" : words[0];
+        return $"{command}: {result.Failure}";
     }
 
     /// <summary>The kernel side could not run the scenario (the helper's own memory in the way, a range too big for this machine): no verdict.</summary>
@@ -173,4 +189,5 @@ internal sealed class DifferentialFuzzer(KernelScenarioRunner kernel, string out
 /// <param name="EndedMalformed">Scenarios that ended with exit 2 on the kernel.</param>
 /// <param name="Noise">Scenarios whose stats differed, but not when run again: other processes' faults moved the machine's counters (agreeing, not counted as differing).</param>
 /// <param name="Unsettled">Scenarios that differed in stats alone while the kernel's own runs printed different counters (a busy machine): neither agreeing nor differing; written to DIR/unsettled.</param>
-internal sealed record FuzzSummary(int Scenarios, int Differing, int ModelCannot, int KernelCannot, int RanToTheEnd, int EndedByFailure, int EndedMalformed, int Noise, int Unsettled);
+/// <param name="EndedBy">The kernel runs ended by a failure, by what ended them ("mremap: EFAULT").</param>
+internal sealed record FuzzSummary(int Scenarios, int Differing, int ModelCannot, int KernelCannot, int RanToTheEnd, int EndedByFailure, int EndedMalformed, int Noise, int Unsettled, IReadOnlyDictionary<string, int> EndedBy);

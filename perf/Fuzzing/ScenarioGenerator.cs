@@ -43,6 +43,7 @@ internal sealed class ScenarioGenerator
     private const byte Readable = 2;
     private const byte Writable = 4;
     private const byte NoFork = 8;
+    private const byte Touched = 16;   // loaded, stored or populated since mapped: its PMD range has a PTE table
 
     private static readonly string[] EnabledValues = ["always", "madvise", "never"];
     private static readonly string[] SizeValues = ["always", "inherit", "madvise", "never"];
@@ -259,6 +260,10 @@ internal sealed class ScenarioGenerator
                 Current[p] |= NoFork;
             else if (advice == "dofork")
                 Current[p] = (byte)(Current[p] & ~NoFork);
+            else if (advice is "populate_read" or "populate_write")
+                Current[p] |= Touched;
+            else if (advice == "dontneed")
+                Current[p] = (byte)(Current[p] & ~Touched);
         }
     }
 
@@ -277,6 +282,8 @@ internal sealed class ScenarioGenerator
 
         ulong address = Address(page) + (ulong)_random.Next((int)Page);
         _lines.Add($"{(write ? "write" : "read")} {Hex(address)}");
+        if (!bad)
+            Current[page] |= Touched;
     }
 
     private void Fork()
@@ -351,15 +358,39 @@ internal sealed class ScenarioGenerator
         return (first, _random.Next(1, Math.Min(end - first, maxPages) + 1));
     }
 
-    /// <summary>For MADV_COLLAPSE: a mapped run rounded to the 2 MiB blocks it holds whole, or any mapped range (which may hold none).</summary>
+    /// <summary>
+    /// For MADV_COLLAPSE: mostly a 2 MiB block wholly mapped and touched somewhere (a block without a
+    /// PTE table is EINVAL, which ends the scenario), else a mapped run rounded to the blocks it
+    /// holds whole, or any mapped range (which may hold none).
+    /// </summary>
     private (int First, int Count)? CollapseRange()
     {
+        int block = (int)(Pmd / Page);
+        if (_random.Next(3) != 0)
+        {
+            byte[] pages = Current;
+            for (int tries = 0; tries < 8; tries++)
+            {
+                int first = _random.Next(Pages / block) * block;
+                ReadOnlySpan<byte> span = pages.AsSpan(first, block);
+                bool mapped = true;
+                bool touched = false;
+                foreach (byte page in span)
+                {
+                    mapped &= (page & Mapped) != 0;
+                    touched |= (page & Touched) != 0;
+                }
+
+                if (mapped && touched)
+                    return (first, block);
+            }
+        }
+
         if (MappedRange() is not { } range)
             return null;
-        int block = (int)(Pmd / Page);
-        int first = (range.First + block - 1) / block * block;
+        int start = (range.First + block - 1) / block * block;
         int end = (range.First + range.Count) / block * block;
-        return end > first && _random.Next(4) != 0 ? (first, end - first) : range;
+        return end > start && _random.Next(4) != 0 ? (start, end - start) : range;
     }
 
     private static bool Allows(byte page, byte needed) => (page & Mapped) != 0 && (page & needed) == needed;

@@ -1,6 +1,5 @@
 using System;
 using System.Collections.Generic;
-using System.Diagnostics;
 using System.Threading;
 using LargeFolios.BuddyAllocator;
 using LargeFolios.PageTables;
@@ -236,8 +235,12 @@ public sealed unsafe partial class Machine
 
                     _lockedTables.Add(table);
                     machine.Events.Count(VmEvent.ThpSplitPmd);
+                    // The last PMD going while another process maps some pages by PTE leaves the
+                    // folio partially mapped: __folio_remove_rmap queues it (split_deferred) as the
+                    // PTEs' removal below does, and the split then takes it off the queue again.
                     bool partially = AnonRmap.RemovePmd(Head, order, space.Id);
-                    Debug.Assert(!partially, "a frozen PMD leaves no page mapped by it");
+                    if (partially && (Head[1].Flags & (ulong)FolioFlags.PartiallyMapped) == 0)
+                        machine.DeferredSplitQueue.Queue(headPfn, order, partiallyMapped: true);
                     Pte pte = leaf.Without(PteFlags.Huge);
                     for (int i = 0; i < 1 << order; i++, pte = pte.NextPage)
                         _sites.Add(new Site(space, table, haddr + ((ulong)i << PageGeometry.PageShift), i, pte, exclusive, FromPmd: true));
