@@ -518,12 +518,12 @@ public sealed class ProcessConcurrencyTests(ITestOutputHelper output)
     /// child's store (pages 3 mod 4, which only children write), and every child sees what the
     /// parent stored before the race. With <paramref name="splitUnderused"/> the shrinker also
     /// splits the PMD THP, which the parent maps by its PMD while children that stored into it map
-    /// it by PTEs, all but the copied pages (see <see cref="FrozenPmdBug"/>).
+    /// it by PTEs, all but the copied pages (the split freezes the last PMD with pages still mapped: scenario 48).
     /// </summary>
     [Theory]
     [InlineData(1, false)]
     [InlineData(2, false)]
-    [InlineData(3, true, Skip = FrozenPmdBug)]
+    [InlineData(3, true)]
     public async Task Faults_racing_fork_and_exit_in_a_loop_keep_every_process_apart(int seed, bool splitUnderused)
     {
         const int Forks = 1200;
@@ -788,12 +788,6 @@ public sealed class ProcessConcurrencyTests(ITestOutputHelper output)
     // ------------------------------------------------------------------ the model bug (4) found
 
     /// <summary>The skip reason of the tests that meet the frozen-PMD bug (reduced in <see cref="Splitting_a_THP_whose_last_PMD_leaves_it_partly_mapped_counts_it_deferred"/>).</summary>
-    private const string FrozenPmdBug =
-        "Model bug: Machine.FolioUnmap.FreezePmds asserts that removing a frozen PMD's rmap never leaves the folio partially mapped "
-        + "(Debug.Assert 'a frozen PMD leaves no page mapped by it', Machine.Split.cs), but when another process maps the THP by "
-        + "PTEs in part (a fork, then its copy-on-write or zap) the last PMD's removal does, and Linux's folio_remove_rmap_pmd "
-        + "then calls deferred_split_folio(folio, true); Debug builds fail the assertion, Release builds drop the result.";
-
     /// <summary>
     /// The reduction of what <see cref="Faults_racing_fork_and_exit_in_a_loop_keep_every_process_apart"/>
     /// found when the shrinker split an underused THP: no threads needed. A PMD THP is shared by
@@ -805,13 +799,10 @@ public sealed class ProcessConcurrencyTests(ITestOutputHelper output)
     /// 511 pages unmapped and one mapped (<c>partially_mapped = nr &amp;&amp; nr &lt; nr_pmdmapped</c>)
     /// and calls <c>deferred_split_folio(folio, true)</c>: <c>split_deferred</c> and
     /// <c>thp_deferred_split_page</c> count 1 (the freeze then unqueues it, so
-    /// <c>nr_anon_partially_mapped</c> ends at 0). The model's <c>FolioUnmap.FreezePmds</c> asserts
-    /// instead that <c>AnonRmap.RemovePmd</c> never reports a partially mapped folio: a Debug build
-    /// throws there (every Debug test run that reaches this state fails), and a Release build drops
-    /// the result, so both counters stay 0 (with two or more pages left in the child the first PTE
-    /// the split takes out happens to count it instead).
+    /// <c>nr_anon_partially_mapped</c> ends at 0). Scenario 48 is the same case through the shrinker,
+    /// checked against the running kernel.
     /// </summary>
-    [Fact(Skip = FrozenPmdBug)]
+    [Fact]
     public void Splitting_a_THP_whose_last_PMD_leaves_it_partly_mapped_counts_it_deferred()
     {
         const int PmdOrder = 9;
@@ -825,9 +816,9 @@ public sealed class ProcessConcurrencyTests(ITestOutputHelper output)
         child.Madvise(At(8), Pmd - (8 * Page), MadviseAdvice.DontNeed);
         Assert.Equal(0, lab.Machine.MthpStats.Get(PmdOrder, MthpStatItem.SplitDeferred));
 
-        Assert.Equal(1, parent.SplitFolios(Base, Pmd, 0));   // Debug: the assertion fails here
+        Assert.Equal(1, parent.SplitFolios(Base, Pmd, 0));
 
-        Assert.Equal(1, lab.Machine.MthpStats.Get(PmdOrder, MthpStatItem.SplitDeferred));   // Release: 0
+        Assert.Equal(1, lab.Machine.MthpStats.Get(PmdOrder, MthpStatItem.SplitDeferred));
         Assert.Equal(1, lab.Machine.Events.Get(VmEvent.ThpDeferredSplitPage));
         Assert.Equal(0, lab.Machine.MthpStats.Get(PmdOrder, MthpStatItem.NrAnonPartiallyMapped));
         lab.Machine.Validate();
