@@ -321,7 +321,9 @@ public sealed partial class VmaSet : IEnumerable<Vma>, IDisposable
             // Every operation that makes or changes a VMA merges it where Linux would, so
             // neighbours that could merge are a bug: except after a fork. dup_mmap never merges, and
             // a VM_WIPEONFORK VMA arrives without its anon_vma, so two that differed in the parent
-            // only by theirs may now touch with nothing to tell them apart, as they do in Linux.
+            // only by theirs may now touch with nothing to tell them apart, as they do in Linux,
+            // and keep doing so when their first faults give them one anon_vma (a fault merges
+            // nothing).
             if (CanMerge(previous, vma) && !BothWipedByFork(previous, vma))
                 Fail(vma, $"VMAs {previous} and {vma} touch and would merge; expected them merged into one");
             if (vma.InheritsAnonVma && vma.AnonVma == 0)
@@ -380,7 +382,6 @@ public sealed partial class VmaSet : IEnumerable<Vma>, IDisposable
         }
     }
 
-    /// <summary>Two VM_WIPEONFORK VMAs without an anon_vma: how a fork's child may get mergeable neighbours it never merges (see the validator).</summary>
-    private static bool BothWipedByFork(in Vma a, in Vma b) =>
-        (a.Flags & b.Flags & VmaFlags.WipeOnFork) != 0 && a.AnonVma == 0 && b.AnonVma == 0;
+    /// <summary>Two VM_WIPEONFORK VMAs: how a fork's child may have mergeable neighbours it never merged (see the validator).</summary>
+    private static bool BothWipedByFork(in Vma a, in Vma b) => (a.Flags & b.Flags & VmaFlags.WipeOnFork) != 0;
 }
