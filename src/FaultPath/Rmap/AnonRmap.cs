@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
+using System.Runtime.Intrinsics.X86;
 using System.Threading;
 using LargeFolios.BuddyAllocator;
 
@@ -152,10 +153,20 @@ internal static unsafe class AnonRmap
             return;
         }
 
-        for (int i = first; i < first + nr; i++)
+        int end = first + nr;
+        for (int i = first; i < end; i++)
+        {
+            // Each page's descriptor is a line of its own, and an atomic stalls until its line is
+            // here: ask for the lines a few pages ahead (within the folio) first.
+            if (Sse.IsSupported && i + DupPrefetchDistance < end)
+                Sse.Prefetch0(head + i + DupPrefetchDistance);
             DupPage(head + i);
+        }
+
         AddLargeMapcount(head + 1, nr, childMmId);
     }
+
+    private const int DupPrefetchDistance = 6;
 
     /// <summary>One page of <see cref="DupPtes"/>: AnonExclusive cleared, one mapping more (see its remarks for why an exclusive page needs no atomics).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
