@@ -117,13 +117,14 @@ public class ForkBenchmarks : ProcessSyscallBenchmarkBase
 }
 
 /// <summary>
-/// <c>mprotect</c> of the whole GiB, read-only and then read-write again (two changes an invocation,
-/// each reported alone), and <c>mremap</c> moving the GiB to 4 GiB (or 4 GiB + 2 MiB) and back
-/// (<c>MREMAP_MAYMOVE | MREMAP_FIXED</c>; two moves an invocation). Read-write again makes every
-/// entry writable at once: the pages are AnonExclusive (<c>can_change_pte_writable</c>).
+/// <c>mprotect</c> of the whole GiB, one change an invocation, each direction on its own: read-write
+/// to read-only (the kernel's figure: every entry loses its write bit, large folios in batches)
+/// and back (every entry of an AnonExclusive page is made writable at once, which reads each
+/// page's descriptor: <c>can_change_pte_writable</c>). The other direction is restored untimed.
 /// </summary>
+[InvocationCount(1)]
 [Config(typeof(MillisecondsConfig))]
-public class ProtectAndMoveBenchmarks : ProcessSyscallBenchmarkBase
+public class MprotectBenchmarks : ProcessSyscallBenchmarkBase
 {
     [GlobalSetup]
     public void Setup()
@@ -131,18 +132,42 @@ public class ProtectAndMoveBenchmarks : ProcessSyscallBenchmarkBase
         SetupPopulated();
         WarmUp(() =>
         {
-            Mprotect();
-            Mremap();
-            MremapPmdAligned();
+            ToReadOnly();
+            ToReadWrite();
         });
     }
 
-    /// <summary>mprotect of the GiB to read-only, then back to read-write.</summary>
-    [Benchmark(OperationsPerInvoke = 2)]
-    public void Mprotect()
+    [IterationSetup(Target = nameof(ToReadOnly))]
+    public void MakeWritable() => ToReadWrite();
+
+    [IterationSetup(Target = nameof(ToReadWrite))]
+    public void MakeReadOnly() => ToReadOnly();
+
+    /// <summary>mprotect(PROT_READ) of the read-write GiB.</summary>
+    [Benchmark]
+    public void ToReadOnly() => Parent.Mprotect(Start, Length, MemoryProtection.Read);
+
+    /// <summary>mprotect(PROT_READ | PROT_WRITE) of the read-only GiB.</summary>
+    [Benchmark]
+    public void ToReadWrite() => Parent.Mprotect(Start, Length, MemoryProtection.ReadWrite);
+}
+
+/// <summary>
+/// <c>mremap</c> moving the GiB to 4 GiB (or 4 GiB + 2 MiB) and back (<c>MREMAP_MAYMOVE |
+/// MREMAP_FIXED</c>; two moves an invocation, each reported alone).
+/// </summary>
+[Config(typeof(MillisecondsConfig))]
+public class MremapBenchmarks : ProcessSyscallBenchmarkBase
+{
+    [GlobalSetup]
+    public void Setup()
     {
-        Parent.Mprotect(Start, Length, MemoryProtection.Read);
-        Parent.Mprotect(Start, Length, MemoryProtection.ReadWrite);
+        SetupPopulated();
+        WarmUp(() =>
+        {
+            Mremap();
+            MremapPmdAligned();
+        });
     }
 
     /// <summary>mremap of the GiB to 4 GiB, then back: one PUD entry's PMD table moves each way.</summary>
